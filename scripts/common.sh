@@ -1,0 +1,11 @@
+# Sourced by the other scripts: where this checkout's environments live.
+# The venvs sit outside the source tree: CMake refuses generated interface targets whose include
+# directories (numpy's, inside the venv) lie inside the package's source directory.
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+_checkout_id=$(printf '%s' "$root" | sha1sum | cut -c1-10)
+venv_dir() {  # venv_dir DISTRO
+  echo "${MIXFORMERV2_ROS_VENVS:-$HOME/.cache/mixformerv2_ros/venvs}/$(basename "$root")-$_checkout_id-$1"
+}
+check_distro() {
+  case "$1" in kilted|jazzy) ;; *) echo "unknown ROS distro '$1' (kilted|jazzy)" >&2; return 2;; esac
+}

@@ -1,0 +1,187 @@
+"""Run the package's installed ROS 2 executables in their own processes, safely.
+
+Every ROS process started here keeps DDS discovery on this machine and uses a domain ID
+reserved for this test run (a lock file per ID), so concurrent runs cannot hear each other
+and nothing leaves localhost. Children get the environment explicitly, not only through the
+shell. Waiting is done on conditions with timeouts, never with fixed sleeps.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+_LOCK_DIR = Path(tempfile.gettempdir()) / "mixformerv2_ros_domains"
+_held_domain_lock = None
+
+
+def reserve_domain_id() -> int:
+    """Reserve a free ROS_DOMAIN_ID (1..100) for this process's lifetime via a lock file."""
+    global _held_domain_lock
+    if _held_domain_lock is not None:
+        return _held_domain_lock[0]
+    _LOCK_DIR.mkdir(exist_ok=True)
+    start = os.getpid() % 100
+    for offset in range(100):
+        domain = 1 + (start + offset) % 100
+        handle = open(_LOCK_DIR / f"{domain}.lock", "w")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            continue
+        _held_domain_lock = (domain, handle)
+        return domain
+    raise RuntimeError("no free ROS_DOMAIN_ID in 1..100 (100 concurrent test runs?)")
+
+
+def ros_distro() -> str:
+    """The ROS 2 distro of this environment ('kilted' or 'jazzy')."""
+    distro = os.environ.get("MIXFORMERV2_ROS_DISTRO")
+    if distro:
+        return distro
+    from importlib.metadata import version
+
+    return "jazzy" if version("rclpy").startswith("7.") else "kilted"
+
+
+def localhost_ros_env(domain_id: int) -> dict[str, str]:
+    """The variables that confine ROS 2 discovery to this machine and to one domain."""
+    env = {
+        "ROS_DOMAIN_ID": str(domain_id),
+        "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",  # honoured by Kilted (and Jazzy)
+        "RMW_IMPLEMENTATION": "rmw_fastrtps_cpp",
+    }
+    if ros_distro() == "jazzy":
+        env["ROS_LOCALHOST_ONLY"] = "1"
+    return env
+
+
+def confine_this_process() -> dict[str, str]:
+    """Apply the localhost/domain settings to os.environ (before rclpy.init) and return them."""
+    env = localhost_ros_env(reserve_domain_id())
+    os.environ.update(env)
+    return env
+
+
+def installed_executable(name: str, package: str = "mixformerv2_ros") -> Path:
+    """Path of an executable installed by colcon (what `ros2 run package name` would run)."""
+    from ament_index_python.packages import get_package_prefix
+
+    path = Path(get_package_prefix(package)) / "lib" / package / name
+    if not os.access(path, os.X_OK):
+        raise FileNotFoundError(f"{path} is not an installed executable (did `make build` run?)")
+    return path
+
+
+def write_params_file(params: dict, directory: Path) -> Path:
+    """A ROS parameters YAML applying `params` to every node in the process."""
+    import yaml
+
+    path = Path(tempfile.mkstemp(suffix=".yaml", dir=directory)[1])
+    path.write_text(yaml.safe_dump({"/**": {"ros__parameters": params}}))
+    return path
+
+
+class RosProcess:
+    """A started ROS executable; its combined output goes to a log file."""
+
+    def __init__(self, name: str, args: list[str], params: dict | None, ros_args: list[str],
+                 env: dict[str, str], workdir: Path):
+        self.name = name
+        cmd = [str(installed_executable(name)), *args, "--ros-args"]
+        if params:
+            cmd += ["--params-file", str(write_params_file(params, workdir))]
+        cmd += list(ros_args)
+        self.log_path = Path(tempfile.mkstemp(prefix=f"{name}-", suffix=".log", dir=workdir)[1])
+        self._log = open(self.log_path, "wb")
+        self.process = subprocess.Popen(cmd, env=env, stdout=self._log, stderr=subprocess.STDOUT,
+                                        stdin=subprocess.DEVNULL, start_new_session=True)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def environment(self) -> dict[str, str]:
+        """The environment the OS gave the process (read from /proc, not from our copy)."""
+        raw = Path(f"/proc/{self.pid}/environ").read_bytes()
+        return dict(item.split("=", 1) for item in raw.decode(errors="replace").split("\0") if "=" in item)
+
+    def stop(self, timeout: float = 10.0) -> int:
+        """SIGINT (clean shutdown), then SIGTERM, then SIGKILL the whole process group."""
+        for sig, wait in ((signal.SIGINT, timeout), (signal.SIGTERM, 3.0), (signal.SIGKILL, 3.0)):
+            if self.process.poll() is not None:
+                break
+            try:
+                os.killpg(self.process.pid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                self.process.wait(wait)
+            except subprocess.TimeoutExpired:
+                continue
+        self._log.close()
+        return self.process.returncode
+
+
+def wait_until(predicate, timeout: float = 10.0, interval: float = 0.01, message: str = "") -> None:
+    """Poll `predicate` until it is truthy; raise TimeoutError with `message` after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if predicate():
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(message or f"condition not met within {timeout} s")
+        time.sleep(interval)
+
+
+class SpinningNode:
+    """An rclpy node in the test process, spun by a background executor thread."""
+
+    def __init__(self, name: str):
+        import rclpy
+        from rclpy.executors import MultiThreadedExecutor
+
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context)
+        self.node = rclpy.create_node(name, context=self.context)
+        self.executor = MultiThreadedExecutor(num_threads=2, context=self.context)
+        self.executor.add_node(self.node)
+        self._thread = threading.Thread(target=self._spin, daemon=True)
+        self._thread.start()
+
+    def _spin(self):
+        from rclpy.executors import ExternalShutdownException
+
+        try:
+            self.executor.spin()
+        except ExternalShutdownException:
+            pass
+
+    def call(self, client, request, timeout: float = 10.0):
+        """Call a service and wait for the response (the executor thread does the spinning)."""
+        if not client.wait_for_service(timeout_sec=timeout):
+            raise TimeoutError(f"service {client.srv_name} not available within {timeout} s")
+        future = client.call_async(request)
+        wait_until(future.done, timeout, message=f"no response from {client.srv_name} in {timeout} s")
+        return future.result()
+
+    def close(self):
+        import rclpy
+
+        self.executor.shutdown(timeout_sec=2.0)
+        self.node.destroy_node()
+        rclpy.shutdown(context=self.context)
+        self._thread.join(timeout=5.0)
