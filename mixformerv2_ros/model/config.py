@@ -1,0 +1,72 @@
+"""Network configuration: sizes of a MixFormerV2 variant, importable without torch.
+
+The tracker's ONNX Runtime path reads the same fields back from ONNX metadata, so a runtime
+needs neither torch nor a config file.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields, replace
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything needed to build the network and to prepare its inputs."""
+
+    variant: str = "small"
+    embed_dim: int = 768
+    depth: int = 4
+    num_heads: int = 12
+    mlp_ratio: float = 1.0
+    patch_size: int = 16
+    template_size: int = 112
+    search_size: int = 224
+    bins: int = 96
+    head_hidden_dim: int = 768
+    search_factor: float = 4.5
+    template_factor: float = 2.0
+    mean: tuple = IMAGENET_MEAN
+    std: tuple = IMAGENET_STD
+
+    @property
+    def template_tokens(self) -> int:
+        return (self.template_size // self.patch_size) ** 2
+
+    @property
+    def search_tokens(self) -> int:
+        return (self.search_size // self.patch_size) ** 2
+
+    @property
+    def head_dim(self) -> int:
+        return self.embed_dim // self.num_heads
+
+    def to_metadata(self) -> dict[str, str]:
+        """String key/values for ONNX metadata_props."""
+        return {f"mixformerv2.{k}": json.dumps(v) for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_metadata(cls, metadata: dict[str, str]) -> "ModelConfig":
+        values = {}
+        for f in fields(cls):
+            key = f"mixformerv2.{f.name}"
+            if key in metadata:
+                value = json.loads(metadata[key])
+                values[f.name] = tuple(value) if isinstance(value, list) else value
+        missing = {f.name for f in fields(cls)} - set(values)
+        if missing:
+            raise ValueError(f"ONNX model lacks MixFormerV2 metadata: {sorted(missing)} "
+                             "(was it exported with mixformerv2-export?)")
+        return cls(**values)
+
+    def with_overrides(self, **kw) -> "ModelConfig":
+        return replace(self, **kw)
+
+
+# The official release's two variants (experiments/mixformer2_vit_online/*.yaml, TEST section).
+SMALL = ModelConfig(variant="small", depth=4, mlp_ratio=1.0, template_size=112, search_size=224)
+BASE = ModelConfig(variant="base", depth=8, mlp_ratio=4.0, template_size=128, search_size=288)
+VARIANTS = {"small": SMALL, "base": BASE}

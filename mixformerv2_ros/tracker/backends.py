@@ -1,0 +1,259 @@
+"""Inference backends: one small interface over ONNX Runtime and PyTorch (CPU or CUDA).
+
+A backend holds the template cache: ``set_templates`` runs when the templates change,
+``predict`` runs every frame on the search crop. Inputs are float32 N=1 x 3 x S x S arrays,
+already normalised. Importing this module imports neither torch nor onnxruntime.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mixformerv2_ros.model.config import ModelConfig
+
+
+@dataclass(frozen=True)
+class Prediction:
+    box_cxcywh: np.ndarray  # (4,) float64, fractions of the search crop
+    score: float            # confidence after the sigmoid, 0..1
+    score_logit: float
+
+
+def _prediction(boxes, score_logit) -> Prediction:
+    logit = float(np.asarray(score_logit).reshape(-1)[0])
+    return Prediction(np.asarray(boxes, dtype=np.float64).reshape(-1)[:4].copy(),
+                      float(1.0 / (1.0 + np.exp(-logit))), logit)
+
+
+class InferenceBackend(ABC):
+    """What the tracker needs from a network: template cache in, one prediction per frame out."""
+
+    config: ModelConfig
+    name: str = "backend"
+
+    @abstractmethod
+    def set_templates(self, template: np.ndarray, online_template: np.ndarray) -> None:
+        """Compute and keep the template cache (static + online template crops)."""
+
+    @abstractmethod
+    def predict(self, search: np.ndarray) -> Prediction:
+        """Box and confidence for one search crop, using the kept template cache."""
+
+    def close(self) -> None:
+        """Free the model (and device memory)."""
+
+
+def physical_cores() -> int:
+    """Cores this process may use: ONNX Runtime's default of all logical CPUs oversubscribes."""
+    return max(1, len(os.sched_getaffinity(0)))
+
+
+class OnnxRuntimeBackend(InferenceBackend):
+    """The exported graphs in ONNX Runtime on the CPU; needs no torch and no config file."""
+
+    name = "onnxruntime"
+
+    def __init__(self, step_path, template_path=None, threads: int | None = None):
+        import onnxruntime as ort
+
+        from mixformerv2_ros.model.onnx_export import templates_path_for
+
+        step_path = Path(step_path)
+        template_path = Path(template_path) if template_path else templates_path_for(step_path)
+        for path in (step_path, template_path):
+            if not path.is_file():
+                raise FileNotFoundError(f"{path}: no such ONNX file (export with mixformerv2-export)")
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.intra_op_num_threads = threads or physical_cores()
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        providers = ["CPUExecutionProvider"]
+        try:
+            self._templates = ort.InferenceSession(str(template_path), options, providers=providers)
+            self._step = ort.InferenceSession(str(step_path), options, providers=providers)
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise ValueError(f"cannot load ONNX model {step_path}: {exc}") from exc
+        self.config = ModelConfig.from_metadata(self._step.get_modelmeta().custom_metadata_map)
+        self._binding = self._step.io_binding()
+        for output in ("boxes_cxcywh", "score_logit"):
+            self._binding.bind_output(output, "cpu")
+        self._has_cache = False
+
+    def set_templates(self, template, online_template):
+        import onnxruntime as ort
+
+        (cache,) = self._templates.run(["template_cache"], {
+            "template": np.ascontiguousarray(template, dtype=np.float32),
+            "online_template": np.ascontiguousarray(online_template, dtype=np.float32)})
+        # Bound once, reused by every frame until the templates change.
+        self._cache = ort.OrtValue.ortvalue_from_numpy(cache)
+        self._binding.bind_ortvalue_input("template_cache", self._cache)
+        self._has_cache = True
+
+    def predict(self, search):
+        if not self._has_cache:
+            raise RuntimeError("set_templates() must be called before predict()")
+        self._binding.bind_cpu_input("search", np.ascontiguousarray(search, dtype=np.float32))
+        self._step.run_with_iobinding(self._binding)
+        boxes, logit = self._binding.copy_outputs_to_cpu()
+        return _prediction(boxes, logit)
+
+    def close(self):
+        self._templates = self._step = self._binding = self._cache = None
+
+
+def resolve_device(device: str) -> str:
+    """'auto' -> 'cuda' when available else 'cpu'; 'cuda' without CUDA is an error."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"device {device!r} requested but CUDA is not available "
+                           f"(torch {torch.__version__}); use device 'cpu' or 'auto'")
+    if device != "cpu" and not device.startswith("cuda"):
+        raise ValueError(f"unknown device {device!r} (cpu, cuda, cuda:N or auto)")
+    return device
+
+
+class TorchBackend(InferenceBackend):
+    """The PyTorch network on CPU or CUDA; fp16/bf16 and CUDA-graph replay on CUDA."""
+
+    name = "torch"
+
+    def __init__(self, model, device: str = "cpu", precision: str = "fp32", cuda_graph: bool = False):
+        import torch
+
+        dtypes = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+        if precision not in dtypes:
+            raise ValueError(f"unknown precision {precision!r} (fp32, fp16, bf16)")
+        self.device = torch.device(resolve_device(device))
+        if cuda_graph and self.device.type != "cuda":
+            raise ValueError("cuda_graph needs device 'cuda'")
+        if precision == "fp16" and self.device.type != "cuda":
+            raise ValueError("fp16 needs device 'cuda' (use bf16 or fp32 on the CPU)")
+        self.dtype = dtypes[precision]
+        self.config = model.config
+        self.model = model.to(self.device, self.dtype).eval()
+        self._cuda_graph = cuda_graph
+        self._graph = None
+        self._cache = None
+
+    def _tensor(self, array):
+        import torch
+
+        return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32)).to(
+            self.device, self.dtype, non_blocking=True)
+
+    def set_templates(self, template, online_template):
+        import torch
+
+        with torch.inference_mode():
+            cache = self.model.encode_templates(self._tensor(template), self._tensor(online_template))
+        if self._graph is not None:
+            self._static_cache.copy_(cache)  # the captured graph reads this buffer
+        else:
+            self._cache = cache
+
+    def _capture(self, search):
+        """Record forward_cached once on static buffers; later frames replay it."""
+        import torch
+
+        self._static_cache = self._cache.clone()
+        self._static_search = search.clone()
+        stream = torch.cuda.Stream(self.device)
+        stream.wait_stream(torch.cuda.current_stream(self.device))
+        with torch.cuda.stream(stream), torch.inference_mode():
+            for _ in range(3):  # warm up kernels/allocator outside the graph
+                self.model.forward_cached(self._static_cache, self._static_search)
+        torch.cuda.current_stream(self.device).wait_stream(stream)
+        self._graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self._graph), torch.inference_mode():
+            self._static_out = self.model.forward_cached(self._static_cache, self._static_search)
+
+    def predict(self, search):
+        import torch
+
+        if self._cache is None and self._graph is None:
+            raise RuntimeError("set_templates() must be called before predict()")
+        search = self._tensor(search)
+        if self._cuda_graph:
+            if self._graph is None:
+                self._capture(search)
+            self._static_search.copy_(search)
+            self._graph.replay()
+            out = self._static_out
+        else:
+            with torch.inference_mode():
+                out = self.model.forward_cached(self._cache, search)
+        boxes = out["boxes_cxcywh"].float().cpu().numpy()
+        logit = out["score_logit"].float().cpu().numpy()
+        return _prediction(boxes, logit)
+
+    def close(self):
+        import torch
+
+        self.model = self._cache = self._graph = None
+        self._static_cache = self._static_search = self._static_out = None
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+
+
+def _cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "mixformerv2_ros" / "onnx"
+
+
+def exported_onnx_for(checkpoint, variant: str | None = None) -> Path:
+    """The ONNX export of a .pth.tar, made once and cached on disk under its content's sha256."""
+    digest = hashlib.sha256()
+    with open(checkpoint, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    target = _cache_dir() / f"{digest.hexdigest()[:32]}-{variant or 'auto'}" / "model.onnx"
+    from mixformerv2_ros.model.onnx_export import templates_path_for
+
+    if not (target.is_file() and templates_path_for(target).is_file()):
+        from mixformerv2_ros.model import export_onnx, load_checkpoint
+
+        tmp = target.with_name(f"tmp-{os.getpid()}")
+        tmp.mkdir(parents=True, exist_ok=True)
+        step, templates = export_onnx(load_checkpoint(checkpoint, variant), tmp / "model.onnx")
+        os.replace(templates, templates_path_for(target))  # step last: its presence marks done
+        os.replace(step, target)
+        tmp.rmdir()
+    return target
+
+
+def create_backend(model_path, backend: str = "onnxruntime", device: str = "cpu",
+                   precision: str = "fp32", cuda_graph: bool = False, threads: int | None = None,
+                   variant: str | None = None) -> InferenceBackend:
+    """A backend for an official ``.pth.tar`` or an exported ``.onnx`` file."""
+    path = Path(model_path)
+    if not path.is_file():
+        raise FileNotFoundError(f"model file {path} does not exist")
+    is_onnx = path.suffix == ".onnx"
+    if backend == "onnxruntime":
+        if device not in ("cpu", "auto"):
+            raise ValueError(f"the onnxruntime backend runs on the CPU; use backend 'torch' for {device!r}")
+        step = path if is_onnx else exported_onnx_for(path, variant)
+        return OnnxRuntimeBackend(step, threads=threads)
+    if backend == "torch":
+        if is_onnx:
+            raise ValueError(f"{path} is an ONNX export: the torch backend needs the .pth.tar checkpoint")
+        from mixformerv2_ros.model import load_checkpoint
+
+        if threads:
+            import torch
+
+            torch.set_num_threads(threads)
+        return TorchBackend(load_checkpoint(path, variant), device, precision, cuda_graph)
+    raise ValueError(f"unknown backend {backend!r} (onnxruntime or torch)")
