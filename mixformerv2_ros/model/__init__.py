@@ -1,20 +1,21 @@
 """The MixFormerV2 network in plain PyTorch: official-checkpoint import, template cache, ONNX export.
 
 ``load_checkpoint(path)`` gives a module whose call ``(template, online_template, search)``
-returns ``boxes_cxcywh``, ``score_logit`` and ``probs``. ``ModelConfig`` lives in
-``model.config`` and imports no torch, so the ONNX Runtime path can use it without torch.
+returns ``boxes_cxcywh``, ``score_logit`` and ``probs``. Names are imported lazily, so
+``mixformerv2_ros.model.config`` (and the ONNX Runtime path that uses it) never imports torch.
 """
 
-from mixformerv2_ros.model.checkpoint import CheckpointError, UnsafeCheckpointError, load_checkpoint
-from mixformerv2_ros.model.config import BASE, SMALL, VARIANTS, ModelConfig
-from mixformerv2_ros.model.network import MixFormerV2
+from importlib import import_module
 
-__all__ = ["BASE", "SMALL", "VARIANTS", "CheckpointError", "MixFormerV2", "ModelConfig",
-           "UnsafeCheckpointError", "export_onnx", "load_checkpoint"]
+_EXPORTS = {
+    "load_checkpoint": "checkpoint", "CheckpointError": "checkpoint",
+    "UnsafeCheckpointError": "checkpoint", "ModelConfig": "config", "SMALL": "config",
+    "BASE": "config", "VARIANTS": "config", "MixFormerV2": "network", "export_onnx": "onnx_export",
+}
+__all__ = sorted(_EXPORTS)
 
 
-def export_onnx(model, out_path):
-    """See ``mixformerv2_ros.model.onnx_export.export_onnx`` (imported lazily: it needs onnx)."""
-    from mixformerv2_ros.model.onnx_export import export_onnx as _export
-
-    return _export(model, out_path)
+def __getattr__(name):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f"{__name__}.{_EXPORTS[name]}"), name)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -70,3 +71,9 @@ class ModelConfig:
 SMALL = ModelConfig(variant="small", depth=4, mlp_ratio=1.0, template_size=112, search_size=224)
 BASE = ModelConfig(variant="base", depth=8, mlp_ratio=4.0, template_size=128, search_size=288)
 VARIANTS = {"small": SMALL, "base": BASE}
+
+
+def templates_path_for(step_path) -> Path:
+    """Where the template graph of an exported per-frame graph lives: OUT.onnx -> OUT.templates.onnx."""
+    step_path = Path(step_path)
+    return step_path.with_name(step_path.stem + ".templates.onnx")

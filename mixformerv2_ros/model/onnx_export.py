@@ -14,6 +14,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from mixformerv2_ros.model.config import templates_path_for
+
 OPSET = 17
 
 
@@ -34,12 +36,6 @@ class _StepGraph(nn.Module):
     def forward(self, template_cache, search):
         out = self.model.forward_cached(template_cache, search)
         return out["boxes_cxcywh"], out["score_logit"], out["probs"]
-
-
-def templates_path_for(step_path) -> Path:
-    """Where the template graph of a per-frame graph lives: OUT.onnx -> OUT.templates.onnx."""
-    step_path = Path(step_path)
-    return step_path.with_name(step_path.stem + ".templates.onnx")
 
 
 def _add_metadata(path: Path, metadata: dict[str, str]) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mixformerv2_ros.model.config import ModelConfig
+from mixformerv2_ros.model.config import ModelConfig, templates_path_for
 
 
 @dataclass(frozen=True)
@@ -61,8 +61,6 @@ class OnnxRuntimeBackend(InferenceBackend):
 
     def __init__(self, step_path, template_path=None, threads: int | None = None):
         import onnxruntime as ort
-
-        from mixformerv2_ros.model.onnx_export import templates_path_for
 
         step_path = Path(step_path)
         template_path = Path(template_path) if template_path else templates_path_for(step_path)
@@ -219,8 +217,6 @@ def exported_onnx_for(checkpoint, variant: str | None = None) -> Path:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
     target = _cache_dir() / f"{digest.hexdigest()[:32]}-{variant or 'auto'}" / "model.onnx"
-    from mixformerv2_ros.model.onnx_export import templates_path_for
-
     if not (target.is_file() and templates_path_for(target).is_file()):
         from mixformerv2_ros.model import export_onnx, load_checkpoint
 
