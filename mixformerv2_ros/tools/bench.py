@@ -1,0 +1,139 @@
+"""mixformerv2-bench: per-frame network time of each inference path, measured in one run.
+
+Full-depth S and B networks with random weights (timing does not depend on the weights) run
+on the same inputs: the full forward in PyTorch (what the official tracker does every frame),
+the cached step in PyTorch, and the cached step in ONNX Runtime; on a CUDA machine also the
+cached step in fp16 and replayed as a CUDA graph. Each line gives the ratio to the full forward.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+
+
+def _time_ms(fn, iterations: int, warmup: int, sync=None) -> float:
+    for _ in range(warmup):
+        fn()
+    if sync:
+        sync()
+    samples = []
+    for _ in range(iterations):
+        start = time.perf_counter()
+        fn()
+        if sync:
+            sync()
+        samples.append((time.perf_counter() - start) * 1e3)
+    return statistics.median(samples)
+
+
+def bench_variant(variant: str, iterations: int, warmup: int, threads: int | None, cuda: bool,
+                  onnx_int8: bool = False) -> list[dict]:
+    import numpy as np
+    import torch
+
+    from mixformerv2_ros.model import VARIANTS, MixFormerV2, export_onnx
+    from mixformerv2_ros.tracker.backends import OnnxRuntimeBackend, TorchBackend
+
+    cfg = VARIANTS[variant]
+    torch.manual_seed(0)
+    model = MixFormerV2(cfg).eval()
+    rng = np.random.default_rng(0)
+    template = rng.standard_normal((1, 3, cfg.template_size, cfg.template_size), dtype=np.float32)
+    search = rng.standard_normal((1, 3, cfg.search_size, cfg.search_size), dtype=np.float32)
+    rows = []
+
+    def add(path, device, ms):
+        rows.append({"variant": variant, "path": path, "device": device, "ms": ms})
+
+    t, s = torch.from_numpy(template), torch.from_numpy(search)
+    with torch.inference_mode():
+        add("full forward, PyTorch fp32", "cpu", _time_ms(lambda: model(t, t, s), iterations, warmup))
+    cpu = TorchBackend(model, "cpu")
+    cpu.set_templates(template, template)
+    add("cached step, PyTorch fp32", "cpu", _time_ms(lambda: cpu.predict(search), iterations, warmup))
+    with tempfile.TemporaryDirectory() as tmp:
+        step, _ = export_onnx(model, f"{tmp}/{variant}.onnx")
+        ort_backend = OnnxRuntimeBackend(step, threads=threads)
+        ort_backend.set_templates(template, template)
+        add("cached step, ONNX Runtime fp32", "cpu", _time_ms(lambda: ort_backend.predict(search), iterations, warmup))
+        if onnx_int8:
+            from mixformerv2_ros.tracker.quantize import quantize_dynamic_int8
+
+            q_step = quantize_dynamic_int8(step, f"{tmp}/{variant}-int8.onnx")
+            q_backend = OnnxRuntimeBackend(q_step, threads=threads)
+            q_backend.set_templates(template, template)
+            add("cached step, ONNX Runtime int8", "cpu", _time_ms(lambda: q_backend.predict(search), iterations, warmup))
+    if cuda:
+        sync = torch.cuda.synchronize
+        gpu_model = MixFormerV2(cfg).eval()
+        gpu_model.load_state_dict(model.state_dict())
+        gpu_model = gpu_model.cuda()
+        tg, sg = t.cuda(), s.cuda()
+        with torch.inference_mode():
+            add("full forward, PyTorch fp32", "cuda", _time_ms(lambda: gpu_model(tg, tg, sg), iterations, warmup, sync))
+        for label, kwargs in (("cached step, PyTorch fp32", {}),
+                              ("cached step, PyTorch fp16", {"precision": "fp16"}),
+                              ("cached step, fp16 + CUDA graph", {"precision": "fp16", "cuda_graph": True})):
+            fresh = MixFormerV2(cfg)
+            fresh.load_state_dict(model.state_dict())
+            backend = TorchBackend(fresh, "cuda", **kwargs)
+            backend.set_templates(template, template)
+            add(label, "cuda", _time_ms(lambda: backend.predict(search), iterations, warmup, sync))
+            backend.close()
+    for row in rows:
+        base = next(r["ms"] for r in rows if r["device"] == row["device"] and r["path"].startswith("full"))
+        row["speedup_vs_full"] = base / row["ms"]
+    return rows
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mixformerv2-bench",
+        description="Median per-frame network time (ms) of the full PyTorch forward, the cached "
+                    "step in PyTorch and the cached step in ONNX Runtime, for full-depth "
+                    "MixFormerV2-S (224/112 px, depth 4, MLP ratio 1) and -B (288/128 px, depth 8, "
+                    "MLP ratio 4) with random weights, all in one run on the same inputs; with "
+                    "CUDA also fp32/fp16/CUDA-graph on the GPU. 'speedup' is the full forward's "
+                    "time on the same device divided by the line's time.")
+    parser.add_argument("--variants", default="small,base", help="comma-separated: small, base")
+    parser.add_argument("--iterations", type=int, default=50, help="timed runs per path (median)")
+    parser.add_argument("--warmup", type=int, default=10, help="untimed runs before timing")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch and ONNX Runtime intra-op threads (default: usable cores)")
+    parser.add_argument("--no-cuda", action="store_true", help="skip the GPU paths even if CUDA exists")
+    parser.add_argument("--int8", action="store_true",
+                        help="also time ONNX Runtime with dynamic int8 quantisation of the step graph")
+    parser.add_argument("--json", metavar="OUT", help="also write the rows as JSON to OUT")
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    import torch
+
+    from mixformerv2_ros.tracker.backends import physical_cores
+
+    threads = args.threads or physical_cores()
+    torch.set_num_threads(threads)
+    cuda = torch.cuda.is_available() and not args.no_cuda
+    device_name = torch.cuda.get_device_name() if cuda else "no CUDA"
+    print(f"mixformerv2-bench: torch {torch.__version__}, {threads} CPU threads, {device_name}")
+    rows = []
+    for variant in [v.strip() for v in args.variants.split(",") if v.strip()]:
+        rows += bench_variant(variant, args.iterations, args.warmup, threads, cuda, args.int8)
+    print(f"{'variant':8} {'device':6} {'path':34} {'ms/frame':>9} {'speedup':>8}")
+    for r in rows:
+        print(f"{r['variant']:8} {r['device']:6} {r['path']:34} {r['ms']:9.2f} {r['speedup_vs_full']:7.2f}x")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"threads": threads, "device": device_name, "rows": rows}, f, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
