@@ -229,6 +229,22 @@ def exported_onnx_for(checkpoint, variant: str | None = None) -> Path:
     return target
 
 
+def quantized_onnx_for(step_path) -> Path:
+    """The dynamic-int8 version of an exported per-frame graph, made once and cached on disk."""
+    from mixformerv2_ros.tracker.quantize import quantize_dynamic_int8
+
+    digest = hashlib.sha256(Path(step_path).read_bytes()).hexdigest()[:32]
+    target = _cache_dir() / f"{digest}-int8" / "model.onnx"
+    if not target.is_file():
+        tmp = target.with_name(f"tmp-{os.getpid()}")
+        tmp.mkdir(parents=True, exist_ok=True)
+        quantized = quantize_dynamic_int8(step_path, tmp / "model.onnx")
+        os.replace(templates_path_for(quantized), templates_path_for(target))
+        os.replace(quantized, target)
+        tmp.rmdir()
+    return target
+
+
 def create_backend(model_path, backend: str = "onnxruntime", device: str = "cpu",
                    precision: str = "fp32", cuda_graph: bool = False, threads: int | None = None,
                    variant: str | None = None) -> InferenceBackend:
@@ -240,7 +256,11 @@ def create_backend(model_path, backend: str = "onnxruntime", device: str = "cpu"
     if backend == "onnxruntime":
         if device not in ("cpu", "auto"):
             raise ValueError(f"the onnxruntime backend runs on the CPU; use backend 'torch' for {device!r}")
+        if precision not in ("fp32", "int8"):
+            raise ValueError(f"the onnxruntime backend runs fp32 or int8, not {precision!r}")
         step = path if is_onnx else exported_onnx_for(path, variant)
+        if precision == "int8":
+            step = quantized_onnx_for(step)
         return OnnxRuntimeBackend(step, threads=threads)
     if backend == "torch":
         if is_onnx:

@@ -1,0 +1,158 @@
+"""Demo client: starts tracking by service, records the node's debug image, prints a summary.
+
+It is what an operator does by hand: wait for the camera, call ``<tracker>/init`` with a box
+drawn on a frame (by that frame's stamp), then watch ``<tracker>/debug_image`` and
+``<tracker>/status``. It ends when the stream has been silent for ``idle_timeout`` seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import threading
+import time
+
+import cv2
+import rclpy
+from rclpy.node import Node
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import Image
+
+from mixformerv2_ros.msg import TrackerStatus
+from mixformerv2_ros.ros.image_conversion import image_to_bgr
+from mixformerv2_ros.srv import InitTarget
+
+_STATE_NAMES = {TrackerStatus.STATE_IDLE: "idle", TrackerStatus.STATE_TRACKING: "tracking",
+                TrackerStatus.STATE_LOST: "lost"}
+
+
+class DemoRecorder(Node):
+    def __init__(self):
+        super().__init__("demo_recorder")
+        self.tracker = self.declare_parameter("tracker", "/mixformerv2_tracker").value.rstrip("/")
+        self.box_xywh = list(self.declare_parameter("init_box", [0.0, 0.0, 0.0, 0.0]).value)
+        self.output = self.declare_parameter("output", "demo.mp4").value
+        self.summary_path = self.declare_parameter("summary_json", "").value
+        self.idle_timeout = self.declare_parameter("idle_timeout", 3.0).value
+        self.fps = self.declare_parameter("fps", 25.0).value
+        image_topic = self.declare_parameter("image_topic", "/camera/image").value
+
+        self._lock = threading.Lock()
+        self._first_header = None
+        self._writer = None
+        self._statuses: list[TrackerStatus] = []
+        self._last_activity = None
+        self.init_response = None
+        self._camera_sub = self.create_subscription(Image, image_topic, self._on_camera, 10)
+        self.create_subscription(Image, f"{self.tracker}/debug_image", self._on_debug,
+                                 qos_profile_sensor_data)
+        self.create_subscription(TrackerStatus, f"{self.tracker}/status", self._on_status, 10)
+        self.init_client = self.create_client(InitTarget, f"{self.tracker}/init")
+
+    def _on_camera(self, msg: Image):
+        with self._lock:
+            if self._first_header is None:
+                self._first_header = msg.header
+                self._last_activity = time.monotonic()
+
+    def _on_debug(self, msg: Image):
+        frame = image_to_bgr(msg)
+        with self._lock:
+            if self._writer is None:
+                fourcc = cv2.VideoWriter_fourcc(*"mp4v")
+                self._writer = cv2.VideoWriter(self.output, fourcc, self.fps,
+                                               (frame.shape[1], frame.shape[0]))
+            self._writer.write(frame)
+            self._last_activity = time.monotonic()
+
+    def _on_status(self, msg: TrackerStatus):
+        with self._lock:
+            self._statuses.append(msg)
+            self._last_activity = time.monotonic()
+
+    def first_header(self):
+        with self._lock:
+            return self._first_header
+
+    def idle(self) -> bool:
+        with self._lock:
+            return (self._last_activity is not None
+                    and time.monotonic() - self._last_activity > self.idle_timeout)
+
+    def request_init(self, header) -> InitTarget.Request:
+        request = InitTarget.Request()
+        x, y, w, h = self.box_xywh
+        request.box.center.position.x = x + w / 2.0
+        request.box.center.position.y = y + h / 2.0
+        request.box.size_x = float(w)
+        request.box.size_y = float(h)
+        request.header = header
+        return request
+
+    def summary(self) -> dict:
+        with self._lock:
+            statuses = [s for s in self._statuses if s.state != TrackerStatus.STATE_IDLE]
+            if self._writer is not None:
+                self._writer.release()
+                self._writer = None
+        if len(statuses) >= 2:
+            t0 = statuses[0].header.stamp.sec + statuses[0].header.stamp.nanosec * 1e-9
+            t1 = statuses[-1].header.stamp.sec + statuses[-1].header.stamp.nanosec * 1e-9
+            rate = (len(statuses) - 1) / (t1 - t0) if t1 > t0 else float("nan")
+        else:
+            rate = float("nan")
+
+        def mean(values):
+            return statistics.fmean(values) if values else float("nan")
+
+        return {
+            "frames_tracked": len(statuses),
+            "rate_hz": rate,
+            "mean_latency_ms": mean([s.latency_ms for s in statuses]),
+            "mean_processing_ms": mean([s.processing_ms for s in statuses]),
+            "mean_score": mean([s.score for s in statuses]),
+            "lost_frames": sum(s.state == TrackerStatus.STATE_LOST for s in statuses),
+            "init": self.init_response.message if self.init_response else "not initialised",
+            "output": self.output,
+        }
+
+
+def main(args=None) -> int:
+    rclpy.init(args=args)
+    node = DemoRecorder()
+    executor = rclpy.executors.MultiThreadedExecutor(num_threads=2)
+    executor.add_node(node)
+    spinner = threading.Thread(target=executor.spin, daemon=True)
+    spinner.start()
+    try:
+        deadline = time.monotonic() + 60.0
+        while node.first_header() is None:
+            if time.monotonic() > deadline:
+                node.get_logger().error("no camera frame within 60 s")
+                return 1
+            time.sleep(0.01)
+        node.destroy_subscription(node._camera_sub)  # only the first frame's header is needed
+        if not node.init_client.wait_for_service(timeout_sec=60.0):
+            node.get_logger().error(f"service {node.tracker}/init not available")
+            return 1
+        future = node.init_client.call_async(node.request_init(node.first_header()))
+        while not future.done():
+            time.sleep(0.01)
+        node.init_response = future.result()
+        if not node.init_response.success:
+            node.get_logger().error(f"init refused: {node.init_response.message}")
+            return 1
+        node.get_logger().info(f"tracking started: {node.init_response.message}")
+        while not node.idle():
+            time.sleep(0.05)
+        summary = node.summary()
+        print("demo summary: " + ", ".join(f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}"
+                                          for k, v in summary.items()), flush=True)
+        if node.summary_path:
+            with open(node.summary_path, "w") as f:
+                json.dump(summary, f, indent=2)
+        return 0
+    finally:
+        executor.shutdown()
+        node.destroy_node()
+        rclpy.try_shutdown()
