@@ -1,0 +1,286 @@
+"""mixformerv2-eval: run the tracker (and optionally OpenCV's CSRT) on benchmark sequences.
+
+Writes one JSON per tracker and sequence (boxes, scores, states, step times, measures), a
+``summary.json`` and a success plot, and prints a summary table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from mixformerv2_ros.tools import metrics
+from mixformerv2_ros.tools.datasets import LAYOUTS, Sequence, load_sequences
+from mixformerv2_ros.tracker.settings import TrackerSettings
+
+DESCRIPTION = """\
+Evaluate MixFormerV2 on tracking sequences: success AUC (IoU thresholds 0..1, 21 steps),
+precision at 20 px, normalised precision at 0.2 (pytracking definitions) and speed (time of the
+tracker step per frame, image decoding excluded; FPS = 1000 / mean step ms). The tracker starts
+from the first frame's ground-truth box. Frames whose ground truth is NaN, empty or marked
+invisible are handled as the benchmark toolkits do (see mixformerv2_ros.tools.metrics).
+
+Sequence layouts (detected automatically, or --layout):
+  uav_dev  DATA/<seq>/img/*.jpg + DATA/<seq>/groundtruth.txt (or DATA is one such sequence)
+  lasot    DATA/<class>/<seq>/img/*.jpg + groundtruth.txt, full_occlusion.txt, out_of_view.txt
+  got10k   DATA/<seq>/*.jpg + DATA/<seq>/groundtruth.txt
+  otb      DATA/<seq>/img/*.jpg + DATA/<seq>/groundtruth_rect.txt
+  uav123   DATA/data_seq/UAV123/<seq>/*.jpg + DATA/anno/UAV123/<seq>.txt
+
+Output (--out): <tracker>/<sequence>.json per run, summary.json (per tracker: mean curves,
+headline numbers, per-sequence numbers) and success_plot.png.
+"""
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(
+        prog="mixformerv2-eval", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("data", type=Path, help="folder holding the sequences (see layouts above)")
+    parser.add_argument(
+        "--model", type=Path, required=True, help="official .pth.tar checkpoint or exported .onnx"
+    )
+    parser.add_argument(
+        "--backend",
+        choices=("onnxruntime", "torch"),
+        default="onnxruntime",
+        help="inference backend (default: onnxruntime; a .pth.tar is exported once and cached)",
+    )
+    parser.add_argument(
+        "--device", choices=("cpu", "cuda", "auto"), default="cpu", help="device (default: cpu)"
+    )
+    parser.add_argument(
+        "--threads", type=int, help="CPU threads of the backend (default: all cores available)"
+    )
+    parser.add_argument(
+        "--layout", choices=("auto",) + LAYOUTS, default="auto", help="sequence layout (default: auto)"
+    )
+    parser.add_argument("--sequences", help="comma-separated sequence names to run (default: all)")
+    parser.add_argument("--max-frames", type=int, help="use only the first N frames of each sequence")
+    parser.add_argument(
+        "--out", type=Path, default=Path("eval_results"), help="output folder (default: eval_results)"
+    )
+    parser.add_argument(
+        "--csrt", action="store_true", help="also run OpenCV's CSRT tracker on the same frames"
+    )
+    parser.add_argument(
+        "--set",
+        dest="settings",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="tracker setting, repeatable (e.g. --set update_interval=10 --set lost_threshold=0); "
+        f"names: {', '.join(TrackerSettings.__dataclass_fields__)}",
+    )
+    args = parser.parse_args(argv)
+    if args.max_frames is not None and args.max_frames < 2:
+        parser.error("--max-frames must be at least 2 (the first frame only initialises)")
+    try:
+        args.settings = dict(_parse_setting(item) for item in args.settings)
+        TrackerSettings().replace(**args.settings)
+    except ValueError as error:
+        parser.error(str(error))
+    return args
+
+
+def _parse_setting(item: str):
+    name, sep, text = item.partition("=")
+    if not sep:
+        raise ValueError(f"--set expects NAME=VALUE, got {item!r}")
+    for convert in (int, float):
+        try:
+            return name.strip(), convert(text)
+        except ValueError:
+            pass
+    return name.strip(), None if text.strip().lower() == "none" else text.strip()
+
+
+class MixFormerRunner:
+    name = "mixformerv2"
+
+    def __init__(self, args):
+        from mixformerv2_ros.tracker import Tracker
+
+        options = {"threads": args.threads} if args.threads else {}
+        self.tracker = Tracker.from_checkpoint(
+            args.model, backend=args.backend, device=args.device, **options, **args.settings
+        )
+
+    def start(self, image, box):
+        self.tracker.initialize(image, box)
+
+    def step(self, image):
+        result = self.tracker.track(image)
+        return result.box, result.score, result.state
+
+
+class CsrtRunner:
+    name = "csrt"
+
+    def __init__(self):
+        create = getattr(cv2, "TrackerCSRT_create", None) or getattr(
+            getattr(cv2, "TrackerCSRT", None), "create", None
+        )
+        if create is None:
+            raise RuntimeError(
+                f"OpenCV {cv2.__version__} has no CSRT tracker: install opencv-contrib-python-headless "
+                "(same version) instead of opencv-python-headless to use --csrt"
+            )
+        self._create = create
+
+    def start(self, image, box):
+        self._tracker = self._create()
+        self._box = tuple(float(v) for v in box)
+        self._tracker.init(image, tuple(int(round(v)) for v in box))
+
+    def step(self, image):
+        found, box = self._tracker.update(image)
+        if found:
+            self._box = tuple(float(v) for v in box)
+        return self._box, None, "tracking" if found else "lost"
+
+
+def run_sequence(runner, sequence: Sequence, max_frames) -> dict:
+    """Track one sequence; frame 0 initialises on the ground truth."""
+    count = min(len(sequence.frames), len(sequence.ground_truth))
+    if count != len(sequence.frames) or count != len(sequence.ground_truth):
+        tqdm.write(
+            f"warning: {sequence.name}: {len(sequence.frames)} frames but {len(sequence.ground_truth)} "
+            f"boxes; using the first {count}",
+            file=sys.stderr,
+        )
+    if max_frames:
+        count = min(count, max_frames)
+    gt = sequence.ground_truth[:count]
+    if not np.all(np.isfinite(gt[0])) or gt[0, 2] <= 0 or gt[0, 3] <= 0:
+        raise ValueError(f"{sequence.name}: the first frame has no usable ground-truth box {gt[0].tolist()}")
+    boxes, scores, states, step_ms = [gt[0].tolist()], [1.0], ["tracking"], []
+    frames = tqdm(
+        sequence.frames[:count], desc=f"{runner.name} {sequence.name}", leave=False, file=sys.stderr
+    )
+    for index, path in enumerate(frames):
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if image is None:
+            raise ValueError(f"{path}: cannot be read as an image")
+        if index == 0:
+            runner.start(image, gt[0])
+            continue
+        started = time.perf_counter()
+        box, score, state = runner.step(image)
+        step_ms.append((time.perf_counter() - started) * 1e3)
+        boxes.append(list(box))
+        scores.append(score)
+        states.append(state)
+    visible = None if sequence.visible is None else sequence.visible[:count]
+    errors = metrics.frame_errors(np.array(boxes), gt, visible, sequence.kind)
+    curve = metrics.curves(errors)
+    mean_ms = float(np.mean(step_ms))
+    return {
+        "sequence": sequence.name,
+        "tracker": runner.name,
+        "frames": count,
+        "measures": {**metrics.scores(curve), "mean_step_ms": mean_ms, "fps": 1000.0 / mean_ms},
+        "curves": {name: values.tolist() for name, values in curve.items()},
+        "boxes": boxes,
+        "scores": scores,
+        "states": states,
+        "step_ms": step_ms,
+        "ground_truth": gt.tolist(),
+        "iou": errors["overlap"].tolist(),
+    }
+
+
+def summarize(results: list[dict]) -> dict:
+    """Mean curves over sequences (each sequence weighs the same, as in pytracking)."""
+    mean_curve = {
+        name: np.mean([r["curves"][name] for r in results], axis=0) for name in results[0]["curves"]
+    }
+    step_ms = np.concatenate([r["step_ms"] for r in results])
+    return {
+        "sequences": len(results),
+        "frames": int(sum(r["frames"] for r in results)),
+        "measures": {
+            **metrics.scores(mean_curve),
+            "mean_step_ms": float(step_ms.mean()),
+            "median_step_ms": float(np.median(step_ms)),
+            "fps": float(1000.0 / step_ms.mean()),
+        },
+        "curves": {name: values.tolist() for name, values in mean_curve.items()},
+        "per_sequence": {r["sequence"]: {**r["measures"], "frames": r["frames"]} for r in results},
+    }
+
+
+def plot_success(summary: dict, path: Path) -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(6, 4.5))
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    for name, tracker in summary.items():
+        axes.plot(
+            metrics.OVERLAP_THRESHOLDS,
+            tracker["curves"]["success"],
+            label=f"{name} [AUC {100 * tracker['measures']['auc']:.1f}]",
+        )
+    axes.set(
+        xlabel="overlap threshold", ylabel="success rate", xlim=(0, 1), ylim=(0, 1.01), title="Success plot"
+    )
+    axes.grid(alpha=0.3)
+    axes.legend(loc="lower left")
+    figure.savefig(path, dpi=100)
+
+
+def print_table(summary: dict) -> None:
+    columns = ("frames", 6), ("AUC", 6), ("P@20", 6), ("NP@0.2", 7), ("step ms", 8), ("FPS", 7)
+    print(f"{'tracker':<12} {'sequence':<16} " + " ".join(f"{name:>{width}}" for name, width in columns))
+    for name, tracker in summary.items():
+        rows = list(tracker["per_sequence"].items()) + [
+            ("ALL", {**tracker["measures"], "frames": tracker["frames"]})
+        ]
+        for sequence, m in rows:
+            print(
+                f"{name:<12} {sequence:<16} {m['frames']:>6} {m['auc']:6.3f} {m['precision']:6.3f} "
+                f"{m['norm_precision']:7.3f} {m['mean_step_ms']:8.2f} {m['fps']:7.1f}"
+            )
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    try:
+        names = [n.strip() for n in args.sequences.split(",") if n.strip()] if args.sequences else None
+        sequences = load_sequences(args.data, None if args.layout == "auto" else args.layout, names)
+        csrt = [CsrtRunner()] if args.csrt else []  # before loading the model: fail fast
+        runners = [MixFormerRunner(args)] + csrt
+    except (ValueError, RuntimeError, FileNotFoundError) as error:
+        print(f"mixformerv2-eval: error: {error}", file=sys.stderr)
+        return 2
+    args.out.mkdir(parents=True, exist_ok=True)
+    summary = {}
+    for runner in runners:
+        (args.out / runner.name).mkdir(exist_ok=True)
+        results = []
+        for sequence in tqdm(sequences, desc=runner.name, file=sys.stderr):
+            try:
+                result = run_sequence(runner, sequence, args.max_frames)
+            except ValueError as error:
+                print(f"mixformerv2-eval: error: {error}", file=sys.stderr)
+                return 2
+            (args.out / runner.name / f"{sequence.name}.json").write_text(json.dumps(result))
+            results.append(result)
+        summary[runner.name] = summarize(results)
+    (args.out / "summary.json").write_text(json.dumps(summary, indent=1))
+    plot_success(summary, args.out / "success_plot.png")
+    print_table(summary)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,99 @@
+"""Tracking benchmark measures with the pytracking definitions used to report MixFormerV2.
+
+Per frame: IoU overlap, centre error in pixels and centre error normalised by the ground-truth
+size. Curves: success (IoU > t for 21 thresholds 0, 0.05, .., 1; its mean is the AUC), precision
+(centre error <= t for t = 0..50 px; reported at 20 px) and normalised precision (normalised
+error <= t for t = 0, 0.01, .., 0.5; reported at 0.2). Every frame counts in the denominator.
+
+Frames without a usable ground truth (NaN or non-positive size, or marked invisible such as
+LaSOT's full occlusion / out of view) are handled as pytracking does: they never count as a
+success for the IoU curve; for the centre-error curves they count as successes (error -1) on
+UAV123 and as failures on LaSOT (and, for pixel precision, elsewhere). Predictions of zero size
+are replaced by the previous frame's, and frame 0 is taken as the ground truth.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+OVERLAP_THRESHOLDS = np.linspace(0.0, 1.0, 21)
+CENTER_THRESHOLDS = np.arange(0, 51, dtype=np.float64)
+NORM_CENTER_THRESHOLDS = np.arange(0, 51, dtype=np.float64) / 100.0
+PRECISION_PIXELS = 20.0
+NORM_PRECISION_THRESHOLD = 0.2
+
+
+def iou(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    """IoU of (N, 4) x, y, w, h boxes, row by row."""
+    left = np.maximum(pred[:, 0], gt[:, 0])
+    top = np.maximum(pred[:, 1], gt[:, 1])
+    right = np.minimum(pred[:, 0] + pred[:, 2], gt[:, 0] + gt[:, 2])
+    bottom = np.minimum(pred[:, 1] + pred[:, 3], gt[:, 1] + gt[:, 3])
+    inter = np.clip(right - left, 0, None) * np.clip(bottom - top, 0, None)
+    union = pred[:, 2] * pred[:, 3] + gt[:, 2] * gt[:, 3] - inter
+    with np.errstate(invalid="ignore", divide="ignore"):
+        # rounding can push equal boxes a hair above 1, where "IoU > 1" would then count
+        return np.where(union > 0, np.minimum(inter / union, 1.0), 0.0)
+
+
+def center_error(pred: np.ndarray, gt: np.ndarray, normalized: bool = False) -> np.ndarray:
+    """Distance between box centres; with ``normalized`` each axis is divided by the gt size."""
+    delta = (pred[:, :2] + 0.5 * pred[:, 2:]) - (gt[:, :2] + 0.5 * gt[:, 2:])
+    if normalized:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            delta = delta / gt[:, 2:]
+    return np.sqrt((delta**2).sum(axis=1))
+
+
+def frame_errors(pred, gt, visible=None, dataset: str = "") -> dict[str, np.ndarray]:
+    """Per-frame ``overlap``, ``center`` and ``norm_center`` errors plus the ``valid`` mask.
+
+    ``dataset`` selects pytracking's handling of frames without ground truth ("uav", "lasot" or
+    anything else; see the module docstring). ``pred`` shorter than ``gt`` is padded with empty
+    boxes (counted as failures), longer is cut.
+    """
+    gt = np.asarray(gt, dtype=np.float64).reshape(-1, 4)
+    pred = np.asarray(pred, dtype=np.float64).reshape(-1, 4)[: len(gt)].copy()
+    if np.isnan(pred).any() or (pred[:, 2:] < 0).any():
+        raise ValueError("predicted boxes contain NaN or negative sizes")
+    gt_known = ~np.isnan(gt).any(axis=1)
+    for i in range(1, len(pred)):
+        if (pred[i, 2:] == 0).any() and gt_known[i]:
+            pred[i] = pred[i - 1]
+    if len(pred) < len(gt):
+        pred = np.vstack([pred, np.zeros((len(gt) - len(pred), 4))])
+    pred[0] = gt[0]
+    with np.errstate(invalid="ignore"):
+        valid = (gt[:, 2] > 0) & (gt[:, 3] > 0)
+    if visible is not None:
+        visible = np.asarray(visible, dtype=bool)
+        valid &= visible
+    overlap = iou(pred, gt)
+    center = center_error(pred, gt)
+    norm_center = center_error(pred, gt, normalized=True)
+    overlap[~valid] = -1.0
+    center[~valid] = -1.0 if dataset == "uav" else np.inf
+    norm_center[~valid] = -1.0
+    if dataset == "lasot" and visible is not None:
+        center[~visible] = np.inf
+        norm_center[~visible] = np.inf
+    return {"overlap": overlap, "center": center, "norm_center": norm_center, "valid": valid}
+
+
+def curves(errors: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Success, precision and normalised-precision curves of one sequence."""
+    count = len(errors["overlap"])
+    return {
+        "success": (errors["overlap"][:, None] > OVERLAP_THRESHOLDS[None]).sum(0) / count,
+        "precision": (errors["center"][:, None] <= CENTER_THRESHOLDS[None]).sum(0) / count,
+        "norm_precision": (errors["norm_center"][:, None] <= NORM_CENTER_THRESHOLDS[None]).sum(0) / count,
+    }
+
+
+def scores(curve: dict[str, np.ndarray]) -> dict[str, float]:
+    """Headline numbers of (mean) curves: success AUC, precision@20px, normalised precision@0.2."""
+    return {
+        "auc": float(np.mean(curve["success"])),
+        "precision": float(curve["precision"][int(PRECISION_PIXELS)]),
+        "norm_precision": float(curve["norm_precision"][int(round(NORM_PRECISION_THRESHOLD * 100))]),
+    }

@@ -1,0 +1,101 @@
+"""Run-time settings of the tracker, validated in one place.
+
+Every setting can change between frames (``Tracker.update_settings``), so they live in a frozen
+dataclass that is replaced as a whole: a half-applied change can never be observed, and a refused
+change leaves the old settings in force.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import numbers
+from dataclasses import dataclass
+
+COLOR_ORDERS = ("bgr", "rgb")
+#: Default widening of the search region while lost (4.5 -> 6 for the official models).
+LOST_SEARCH_SCALE = 4.0 / 3.0
+
+
+@dataclass(frozen=True)
+class TrackerSettings:
+    """What the tracker does besides running the network.
+
+    ``search_factor`` / ``template_factor``: side of the square search / template crop relative to
+    ``sqrt(w*h)`` of the box; ``None`` takes the model's values (official: 4.5 and 2.0).
+    ``update_interval``: every that many frames the online template is replaced by the best crop
+    whose score exceeded ``online_score_threshold`` since the last replacement (or by the first
+    template when none did); official default 200 for video outside the benchmarks.
+    ``color_order``: channel order of the images given to the tracker ("bgr" as OpenCV and most
+    cameras deliver, or "rgb").
+    Lost-target settings (see ``lost_target``): ``lost_threshold`` and ``lost_frames`` (enter
+    "lost"), ``recover_threshold`` and ``recover_frames`` (leave it), ``lost_search_factor``
+    (search factor while lost; ``None``: 4/3 of ``search_factor``). ``lost_threshold=0`` turns
+    the lost state off, which gives the official tracker's behaviour exactly.
+    """
+
+    search_factor: float | None = None
+    template_factor: float | None = None
+    update_interval: int = 200
+    online_score_threshold: float = 0.5
+    color_order: str = "bgr"
+    lost_threshold: float = 0.3
+    lost_frames: int = 5
+    recover_threshold: float = 0.5
+    recover_frames: int = 3
+    lost_search_factor: float | None = None
+
+    def __post_init__(self):
+        for name in ("search_factor", "template_factor", "lost_search_factor"):
+            if getattr(self, name) is not None:
+                self._coerce_float(name, low=0.0, low_inclusive=False)
+        for name in ("online_score_threshold", "lost_threshold", "recover_threshold"):
+            self._coerce_float(name, low=0.0, high=1.0)
+        for name in ("update_interval", "lost_frames", "recover_frames"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+            object.__setattr__(self, name, int(value))
+        if self.color_order not in COLOR_ORDERS:
+            raise ValueError(f"color_order must be one of {COLOR_ORDERS}, got {self.color_order!r}")
+        if self.recover_threshold < self.lost_threshold:
+            raise ValueError(
+                f"recover_threshold ({self.recover_threshold}) must be >= lost_threshold "
+                f"({self.lost_threshold}): the gap between them is the hysteresis"
+            )
+        both_known = None not in (self.search_factor, self.lost_search_factor)
+        if both_known and self.lost_search_factor < self.search_factor:
+            raise ValueError(
+                f"lost_search_factor ({self.lost_search_factor}) must be >= search_factor "
+                f"({self.search_factor}): the search region widens while the target is lost"
+            )
+
+    def _coerce_float(self, name, low, high=math.inf, low_inclusive=True):
+        value = getattr(self, name)
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise ValueError(f"{name} must be a number, got {value!r}")
+        value = float(value)
+        above_low = value >= low if low_inclusive else value > low
+        if not (math.isfinite(value) and above_low and value <= high):
+            bounds = f"{'[' if low_inclusive else '('}{low}, {high}]"
+            raise ValueError(f"{name} must be a finite number in {bounds}, got {value!r}")
+        object.__setattr__(self, name, value)
+
+    def replace(self, **changes) -> TrackerSettings:
+        """A copy with ``changes`` applied; unknown names and invalid values raise ValueError."""
+        known = {field.name for field in dataclasses.fields(self)}
+        unknown = sorted(set(changes) - known)
+        if unknown:
+            raise ValueError(f"unknown tracker setting(s) {unknown}; known: {sorted(known)}")
+        return dataclasses.replace(self, **changes)
+
+    def resolved(self, search_factor: float, template_factor: float) -> TrackerSettings:
+        """The settings in force: factors left as ``None`` take the model's values."""
+        search = search_factor if self.search_factor is None else self.search_factor
+        return self.replace(
+            search_factor=search,
+            template_factor=template_factor if self.template_factor is None else self.template_factor,
+            lost_search_factor=(
+                search * LOST_SEARCH_SCALE if self.lost_search_factor is None else self.lost_search_factor
+            ),
+        )

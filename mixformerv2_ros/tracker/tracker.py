@@ -1,0 +1,234 @@
+"""The MixFormerV2 tracker: one object, initialised on a box, followed frame by frame.
+
+Per frame it cuts the search crop around the previous box (the *prior*), runs the network through
+an inference backend, maps the predicted box back to the frame and clips it (10 px margin), as the
+official ``MixFormerOnline`` tracker does. The online template follows the official rule: every
+``update_interval`` frames it becomes the best template crop whose score exceeded
+``online_score_threshold`` since the last replacement, or the first template if none did. On top
+of that a lost-target state machine (``lost_target``) freezes the templates and widens the search
+while the target is gone.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from mixformerv2_ros.tracker.crop import CropExtractor, Normalizer, clip_box, crop_window, map_box_back
+from mixformerv2_ros.tracker.errors import InvalidInputError
+from mixformerv2_ros.tracker.lost_target import LOST, TRACKING, LostTargetMonitor
+from mixformerv2_ros.tracker.settings import TrackerSettings
+
+IDLE = "idle"
+
+
+@dataclass(frozen=True)
+class TrackResult:
+    """One tracked frame: ``box`` (x, y, w, h) in pixels, ``score`` in 0..1, ``state``
+    ("tracking" or "lost") and ``frame_index`` (frames since ``initialize``, which is 0)."""
+
+    box: tuple[float, float, float, float]
+    score: float
+    state: str
+    frame_index: int
+
+
+class Tracker:
+    """Single-object tracker on top of an ``InferenceBackend``.
+
+    Images are H x W x 3 uint8 arrays in BGR order by default (as OpenCV and most camera drivers
+    deliver them); pass ``color_order="rgb"`` for RGB images. Boxes are (x, y, w, h) in pixels,
+    top-left corner first. A box partly outside the image is clamped to the image; a box wholly
+    outside it, empty or non-finite raises ``InvalidInputError``.
+    """
+
+    def __init__(self, backend, settings: TrackerSettings | None = None):
+        self._backend = backend
+        config = backend.config
+        self._search_size = int(config.search_size)
+        self._template_size = int(config.template_size)
+        self._model_factors = (float(config.search_factor), float(config.template_factor))
+        self._requested = settings or TrackerSettings()
+        self._settings = self._requested.resolved(*self._model_factors)
+        self._normalize = Normalizer(config.mean, config.std)
+        self._extract_crop = CropExtractor()
+        self.reset()
+
+    @classmethod
+    def from_checkpoint(cls, path, backend: str = "onnxruntime", device: str = "cpu", **overrides):
+        """Tracker for an official ``.pth.tar`` or an exported ``.onnx`` model.
+
+        ``overrides`` that name ``TrackerSettings`` fields set those; the rest go to
+        ``create_backend`` (for example ``threads``). With a ``.pth.tar`` and the onnxruntime
+        backend the model is exported once and cached on disk, keyed by the checkpoint content.
+        """
+        from mixformerv2_ros.tracker.backends import create_backend
+
+        setting_names = TrackerSettings.__dataclass_fields__.keys()
+        settings = TrackerSettings().replace(**{k: v for k, v in overrides.items() if k in setting_names})
+        backend_options = {k: v for k, v in overrides.items() if k not in setting_names}
+        return cls(create_backend(path, backend=backend, device=device, **backend_options), settings)
+
+    @property
+    def settings(self) -> TrackerSettings:
+        """The settings in force (factors resolved against the model)."""
+        return self._settings
+
+    def update_settings(self, **changes) -> TrackerSettings:
+        """Apply ``changes`` from the next frame on; invalid ones raise ValueError, changing nothing.
+
+        A factor set to ``None`` goes back to its default (the model's value; 4/3 of the search
+        factor for ``lost_search_factor``).
+        """
+        requested = self._requested.replace(**changes)
+        self._settings = requested.resolved(*self._model_factors)
+        self._requested = requested
+        return self._settings
+
+    @property
+    def state(self) -> str:
+        """Either "idle" (before ``initialize``, after ``reset``), "tracking" or "lost"."""
+        return IDLE if self._monitor is None else self._monitor.state
+
+    @property
+    def box(self) -> tuple[float, float, float, float] | None:
+        """The prior: the box the next search region is centred on (None while idle)."""
+        return self._prior
+
+    @box.setter
+    def box(self, box_xywh):
+        if self._monitor is None:
+            raise RuntimeError("the tracker is idle: call initialize() before setting its box")
+        self._prior = _checked_box(box_xywh, self._frame_shape)
+        self._monitor.move_prior(self._prior)
+
+    @property
+    def backend(self):
+        return self._backend
+
+    def reset(self) -> None:
+        """Forget the target; the tracker is idle until the next ``initialize``."""
+        self._monitor = None
+        self._prior = None
+        self._frame_shape = None
+        self._frame_index = 0
+        self._template = None
+        self._online_template = None
+        self._candidate = None
+        self._candidate_score = -1.0
+
+    def close(self) -> None:
+        """Release the backend's memory (GPU); the tracker cannot be used afterwards."""
+        self._backend.close()
+
+    def initialize(self, image: np.ndarray, box_xywh) -> None:
+        """Start tracking the object inside ``box_xywh`` (x, y, w, h pixels) of ``image``."""
+        image = _checked_image(image)
+        box = _checked_box(box_xywh, image.shape[:2])
+        template = self._template_input(image, box)
+        self._backend.set_templates(template, template)
+        self.reset()
+        self._template = self._online_template = template
+        self._frame_shape = image.shape[:2]
+        self._prior = box
+        self._monitor = LostTargetMonitor(box)
+
+    def track(self, image: np.ndarray) -> TrackResult:
+        """Find the target in the next frame."""
+        if self._monitor is None:
+            raise RuntimeError("the tracker is idle: call initialize() first")
+        image = _checked_image(image)
+        height, width = image.shape[:2]
+        settings = self._settings
+        lost = self._monitor.state == LOST
+        factor = settings.lost_search_factor if lost else settings.search_factor
+        window = crop_window(self._prior, factor)
+        search = self._normalize(self._extract_crop(image, window, self._search_size), self._bgr)
+        prediction = self._backend.predict(search)
+        score = float(prediction.score)
+        if not (math.isfinite(score) and np.all(np.isfinite(prediction.box_cxcywh))):
+            raise RuntimeError("the inference backend returned a non-finite box or score")
+        box = clip_box(map_box_back(prediction.box_cxcywh, window), height, width)
+
+        self._frame_index += 1
+        self._frame_shape = (height, width)
+        decision = self._monitor.step(score, box, settings)
+        self._prior = decision.prior_box
+        if decision.state == TRACKING:
+            self._update_online_template(image, box, score, settings)
+        elif decision.entered_lost:
+            self._drop_candidate()
+        return TrackResult(self._prior, score, decision.state, self._frame_index)
+
+    @property
+    def _bgr(self) -> bool:
+        return self._settings.color_order == "bgr"
+
+    def _template_input(self, image: np.ndarray, box) -> np.ndarray:
+        window = crop_window(box, self._settings.template_factor)
+        return self._normalize(self._extract_crop(image, window, self._template_size), self._bgr)
+
+    def _update_online_template(self, image, box, score, settings) -> None:
+        if score > settings.online_score_threshold and score > self._candidate_score:
+            self._candidate = self._template_input(image, box)
+            self._candidate_score = score
+        if self._frame_index % settings.update_interval == 0:
+            replacement = self._template if self._candidate is None else self._candidate
+            if replacement is not self._online_template:
+                self._online_template = replacement
+                self._backend.set_templates(self._template, self._online_template)
+            self._drop_candidate()
+
+    def _drop_candidate(self) -> None:
+        self._candidate = None
+        self._candidate_score = -1.0
+
+
+def _checked_image(image) -> np.ndarray:
+    if not isinstance(image, np.ndarray):
+        raise InvalidInputError(f"image must be a numpy array, got {type(image).__name__}")
+    if image.dtype != np.uint8:
+        raise InvalidInputError(
+            f"image must be uint8, got {image.dtype}; scale it to 0..255 and convert with astype(np.uint8)"
+        )
+    if image.ndim == 2:
+        raise InvalidInputError(
+            "image is single-channel (H x W); convert it with cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)"
+        )
+    if image.ndim != 3 or image.shape[2] != 3:
+        hint = (
+            " (drop alpha with cv2.cvtColor(image, cv2.COLOR_BGRA2BGR))"
+            if image.ndim == 3 and image.shape[2] == 4
+            else ""
+        )
+        raise InvalidInputError(f"image must be H x W x 3, got shape {image.shape}{hint}")
+    if image.shape[0] < 1 or image.shape[1] < 1:
+        raise InvalidInputError(f"image is empty (shape {image.shape})")
+    if image.strides[2] != 1 or image.strides[1] != 3 or image.strides[0] < 0:
+        image = np.ascontiguousarray(image)
+    return image
+
+
+def _checked_box(box_xywh, frame_shape) -> tuple[float, float, float, float]:
+    """Finite (x, y, w, h) with positive size, clamped to the frame; raises if nothing is left."""
+    try:
+        values = np.asarray(box_xywh, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError) as error:
+        raise InvalidInputError(f"box must be 4 numbers (x, y, w, h), got {box_xywh!r}") from error
+    if values.shape != (4,):
+        raise InvalidInputError(f"box must be 4 numbers (x, y, w, h), got {values.size}")
+    if not np.all(np.isfinite(values)):
+        raise InvalidInputError(f"box has non-finite values: {values.tolist()}")
+    x, y, w, h = values.tolist()
+    if w <= 0 or h <= 0:
+        raise InvalidInputError(f"box must have positive width and height, got w={w}, h={h}")
+    height, width = frame_shape
+    x1, y1 = max(x, 0.0), max(y, 0.0)
+    x2, y2 = min(x + w, float(width)), min(y + h, float(height))
+    if x2 <= x1 or y2 <= y1:
+        raise InvalidInputError(f"box {values.tolist()} lies wholly outside the {width}x{height} image")
+    if (x2 - x1) * (y2 - y1) <= 0:
+        raise InvalidInputError(f"box {values.tolist()} is too small to crop")
+    return (x1, y1, x2 - x1, y2 - y1)

@@ -1,0 +1,169 @@
+"""Benchmark measures, sequence layouts and the mixformerv2-eval tool end to end."""
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from mixformerv2_ros.tools import evaluate, metrics
+from mixformerv2_ros.tools.datasets import detect_layout, load_sequences, read_boxes
+
+
+def test_iou_and_centre_errors():
+    gt = np.array([[10.0, 10.0, 20.0, 10.0]] * 3)
+    pred = np.array([[10.0, 10.0, 20.0, 10.0], [20.0, 10.0, 20.0, 10.0], [50.0, 50.0, 5.0, 5.0]])
+    np.testing.assert_allclose(metrics.iou(pred, gt), [1.0, 1 / 3, 0.0])
+    np.testing.assert_allclose(metrics.center_error(pred, gt), [0.0, 10.0, np.hypot(32.5, 37.5)])
+    np.testing.assert_allclose(metrics.center_error(pred, gt, normalized=True)[1], 0.5)
+
+
+def test_perfect_tracking_scores_one_except_at_iou_threshold_one():
+    gt = np.random.default_rng(0).uniform(5, 50, (30, 4))
+    result = metrics.scores(metrics.curves(metrics.frame_errors(gt, gt)))
+    assert result["precision"] == result["norm_precision"] == 1.0
+    assert result["auc"] == pytest.approx(20 / 21)  # IoU > 1 never holds
+
+
+def test_frames_without_ground_truth_follow_the_benchmark_rules():
+    gt = np.array([[10.0, 10.0, 20.0, 20.0], [np.nan] * 4, [10.0, 10.0, 0.0, 20.0], [10.0, 10.0, 20.0, 20.0]])
+    pred = np.array([[10.0, 10.0, 20.0, 20.0]] * 4)
+    uav = metrics.frame_errors(pred, gt, dataset="uav")
+    assert uav["valid"].tolist() == [True, False, False, True]
+    assert (uav["overlap"][1:3] == -1).all() and (uav["center"][1:3] == -1).all()
+    other = metrics.frame_errors(pred, gt)
+    assert np.isinf(other["center"][1:3]).all() and (other["norm_center"][1:3] == -1).all()
+    curve = metrics.curves(uav)
+    assert curve["success"][0] == pytest.approx(0.5)  # invalid frames never succeed on IoU
+    assert curve["precision"][20] == 1.0  # ... but do on UAV's centre error
+    lasot = metrics.frame_errors(pred, gt[[0, 3, 3, 3]], visible=[True, False, True, True], dataset="lasot")
+    assert lasot["overlap"][1] == -1 and np.isinf(lasot["center"][1]) and np.isinf(lasot["norm_center"][1])
+
+
+def test_zero_size_predictions_take_the_previous_box_and_short_runs_are_padded():
+    gt = np.array([[10.0, 10.0, 20.0, 20.0]] * 4)
+    pred = np.array([[10.0, 10.0, 20.0, 20.0], [12.0, 10.0, 20.0, 20.0], [0.0, 0.0, 0.0, 0.0]])
+    errors = metrics.frame_errors(pred, gt)
+    assert errors["overlap"][2] == errors["overlap"][1] > 0
+    assert errors["overlap"][3] == 0
+
+
+def _write_frames(folder, count, suffix=".jpg", digits=8):
+    folder.mkdir(parents=True, exist_ok=True)
+    image = np.zeros((8, 8, 3), np.uint8)
+    for i in range(1, count + 1):
+        cv2.imwrite(str(folder / f"{i:0{digits}d}{suffix}"), image)
+
+
+def _write_boxes(path, count, separator=","):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(separator.join(str(v) for v in (i, 2, 3, 4)) for i in range(count)) + "\n")
+
+
+def test_every_layout_is_detected_and_loaded(tmp_path):
+    _write_frames(tmp_path / "plain" / "seqA" / "img", 3)
+    _write_boxes(tmp_path / "plain" / "seqA" / "groundtruth.txt", 3)
+    _write_frames(tmp_path / "got" / "GOT-10k_Val_000001", 4)
+    _write_boxes(tmp_path / "got" / "GOT-10k_Val_000001" / "groundtruth.txt", 4)
+    _write_frames(tmp_path / "otb" / "Jogging" / "img", 3, digits=4)
+    _write_boxes(tmp_path / "otb" / "Jogging" / "groundtruth_rect.1.txt", 3, separator="\t")
+    _write_boxes(tmp_path / "otb" / "Jogging" / "groundtruth_rect.2.txt", 3, separator=" ")
+    lasot_seq = tmp_path / "lasot" / "cat" / "cat-1"
+    _write_frames(lasot_seq / "img", 4)
+    _write_boxes(lasot_seq / "groundtruth.txt", 4)
+    (lasot_seq / "full_occlusion.txt").write_text("0,1,0,0")
+    (lasot_seq / "out_of_view.txt").write_text("0,0,0,1")
+    _write_frames(tmp_path / "uav" / "data_seq" / "UAV123" / "car1", 10, digits=6)
+    _write_frames(tmp_path / "uav" / "data_seq" / "UAV123" / "bike1", 2, digits=6)
+    for name, count in (("car1_1", 4), ("car1_2", 5), ("bike1", 2)):
+        _write_boxes(tmp_path / "uav" / "anno" / "UAV123" / f"{name}.txt", count)
+
+    expected = {"plain": "uav_dev", "got": "got10k", "otb": "otb", "lasot": "lasot", "uav": "uav123"}
+    for folder, layout in expected.items():
+        assert detect_layout(tmp_path / folder) == layout
+    assert detect_layout(tmp_path / "plain" / "seqA") == "uav_dev"
+
+    (plain,) = load_sequences(tmp_path / "plain")
+    assert plain.name == "seqA" and len(plain.frames) == 3 and plain.ground_truth.shape == (3, 4)
+    assert [s.name for s in load_sequences(tmp_path / "otb")] == ["Jogging-1", "Jogging-2"]
+    (lasot,) = load_sequences(tmp_path / "lasot")
+    assert lasot.visible.tolist() == [True, False, True, False] and lasot.kind == "lasot"
+    (got,) = load_sequences(tmp_path / "got")
+    assert len(got.frames) == 4
+    uav = {s.name: s for s in load_sequences(tmp_path / "uav")}
+    # the second piece starts on the first piece's last frame, as in the benchmark
+    assert [p.name for p in uav["car1_2"].frames] == [f"{i:06d}.jpg" for i in range(4, 9)]
+    assert len(uav["car1_1"].frames) == 4 and len(uav["bike1"].frames) == 2
+    assert [s.name for s in load_sequences(tmp_path / "uav", names=["bike1"])] == ["bike1"]
+    with pytest.raises(ValueError, match="not found"):
+        load_sequences(tmp_path / "uav", names=["nope"])
+    with pytest.raises(ValueError, match="no known sequence layout"):
+        detect_layout(tmp_path / "got" / "GOT-10k_Val_000001")
+
+
+def test_ground_truth_files_with_nan_and_bad_lines(tmp_path):
+    path = tmp_path / "gt.txt"
+    path.write_text("1,2,3,4\nNaN,NaN,NaN,NaN\n\n5\t6\t7\t8\n")
+    boxes = read_boxes(path)
+    assert boxes.shape == (3, 4) and np.isnan(boxes[1]).all() and boxes[2].tolist() == [5, 6, 7, 8]
+    path.write_text("1,2,3\n")
+    with pytest.raises(ValueError, match="expected 4 values"):
+        read_boxes(path)
+
+
+def test_help_explains_the_layouts_and_measures(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        evaluate.main(["--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    for word in ("lasot", "got10k", "otb", "uav123", "--csrt", "--max-frames", "AUC", "normalised precision"):
+        assert word in text
+
+
+def test_eval_reports_unusable_input_clearly(tmp_path, golden_dir, capsys):
+    model = str(golden_dir / "mixformerv2_small_d1.pth.tar")
+    assert evaluate.main([str(tmp_path), "--model", model, "--out", str(tmp_path / "out")]) == 2
+    assert "no known sequence layout" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        evaluate.main([str(tmp_path), "--model", model, "--set", "lost_threshold=2"])
+    assert "lost_threshold" in capsys.readouterr().err
+
+
+def test_eval_on_real_clips_writes_consistent_results(tmp_path, uav_dev_dir, golden_dir, capsys):
+    csrt_available = hasattr(cv2, "TrackerCSRT_create") or hasattr(cv2, "TrackerCSRT")
+    argv = [
+        str(uav_dev_dir),
+        "--model",
+        str(golden_dir / "mixformerv2_small_d1.pth.tar"),
+        "--sequences",
+        "person12_1,car16_1",
+        "--max-frames",
+        "12",
+        "--out",
+        str(tmp_path),
+        "--csrt",
+    ]
+    code = evaluate.main(argv)
+    if not csrt_available:
+        assert code == 2 and "opencv-contrib-python-headless" in capsys.readouterr().err
+        code = evaluate.main(argv[:-1])
+    assert code == 0
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    trackers = ["mixformerv2", "csrt"] if csrt_available else ["mixformerv2"]
+    assert sorted(summary) == sorted(trackers)
+    for name in trackers:
+        assert summary[name]["sequences"] == 2 and summary[name]["frames"] == 24
+        for sequence in ("person12_1", "car16_1"):
+            result = json.loads((tmp_path / name / f"{sequence}.json").read_text())
+            assert len(result["boxes"]) == len(result["states"]) == 12 and len(result["step_ms"]) == 11
+            recomputed = metrics.scores(
+                metrics.curves(metrics.frame_errors(result["boxes"], result["ground_truth"]))
+            )
+            for key, value in recomputed.items():
+                assert result["measures"][key] == pytest.approx(value)
+                assert summary[name]["per_sequence"][sequence][key] == pytest.approx(value)
+            assert result["measures"]["fps"] == pytest.approx(1000 / np.mean(result["step_ms"]))
+    plot = cv2.imread(str(tmp_path / "success_plot.png"))
+    assert plot is not None and plot.std() > 0
+    table = capsys.readouterr().out
+    assert "person12_1" in table and "ALL" in table
