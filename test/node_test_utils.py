@@ -33,6 +33,7 @@ class NodeOutputs:
 
         from mixformerv2_ros.msg import TrackerStatus
 
+        self.node = node
         self.lock = threading.Lock()
         self.detections, self.arrays, self.statuses, self.diagnostics = [], [], [], []
         n = ros_node.node
@@ -56,9 +57,12 @@ class NodeOutputs:
             return [d for d in self.detections if stamp_key(d.header) == stamp_key(header)]
 
     def diagnostic_value(self, key):
+        """The newest value of `key` in this node's diagnostics."""
         with self.lock:
             for array in reversed(self.diagnostics):
                 for status in array.status:
+                    if not status.name.startswith(self.node):
+                        continue
                     for kv in status.values:
                         if kv.key == key:
                             return kv.value

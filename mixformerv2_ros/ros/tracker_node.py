@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import collections
 import math
+import re
 import threading
 import time
 import uuid
@@ -35,8 +36,8 @@ from std_srvs.srv import SetBool, Trigger
 from vision_msgs.msg import Detection2D, Detection2DArray, ObjectHypothesisWithPose
 
 from mixformerv2_ros.msg import TrackerStatus
-from mixformerv2_ros.ros.image_conversion import (ImageConversionError, bgr_to_image, compressed_to_bgr,
-                                                  image_to_bgr)
+from mixformerv2_ros.ros.image_conversion import (ImageConversionError, bgr_to_image, check_image,
+                                                  compressed_to_bgr, image_to_bgr)
 from mixformerv2_ros.srv import InitTarget
 
 NODE_NAME = "mixformerv2_tracker"
@@ -88,6 +89,14 @@ PARAMETERS = {
     "publish_debug_image": (True, "Publish ~/debug_image (drawn only while someone subscribes)", {}, True),
     "autostart": (True, "Configure and activate at start-up", {}, False),
 }
+# Parameters with a fixed set of values (checked on every set, so a typo fails at once).
+CHOICES = {
+    "variant": ("", "small", "base"),
+    "backend": ("onnxruntime", "torch"),
+    "device": ("auto", "cpu", "cuda") + tuple(f"cuda:{i}" for i in range(16)),
+    "precision": ("fp32", "fp16", "bf16", "int8"),
+    "reliability": ("best_effort", "reliable"),
+}
 _TRACKER_SETTINGS = ("search_factor", "update_interval", "online_score_threshold", "lost_threshold",
                      "lost_frames", "recover_threshold", "recover_frames", "lost_search_factor")
 
@@ -124,9 +133,11 @@ class TrackerNode(LifecycleNode):
         self._frames_since_init = 0
         self._frames_lost = 0
         self._skip_until_ns = -1  # frames at or before the init frame are not tracked again
-        self._stats = {"processed": 0, "rejected": 0, "skipped": 0, "last_error": "",
+        self._stats = {"received": 0, "processed": 0, "rejected": 0, "skipped": 0, "last_error": "",
                        "processing_ms": 0.0, "latency_ms": 0.0, "score": 0.0}
+        self._last_logged: dict[str, float] = {}
         self._rate_window: collections.deque[float] = collections.deque(maxlen=60)
+        self._recent: collections.deque[tuple] = collections.deque(maxlen=100)  # (processing, step, latency) ms
         self._last_processed = 0.0
         self._worker = None
         self._stop_worker = threading.Event()
@@ -149,8 +160,9 @@ class TrackerNode(LifecycleNode):
                     f"{p.name} is read at configure: deactivate and clean up the node, then set it"))
             if p.name in _TRACKER_SETTINGS:
                 changes[p.name] = p.value
-            if p.name in ("reliability",) and p.value not in ("best_effort", "reliable"):
-                return SetParametersResult(successful=False, reason="reliability must be best_effort or reliable")
+            if p.name in CHOICES and p.value not in CHOICES[p.name]:
+                return SetParametersResult(successful=False, reason=(
+                    f"{p.name} must be one of {', '.join(repr(c) for c in CHOICES[p.name])}, got {p.value!r}"))
         if changes and self.tracker is not None:
             try:
                 with self._tracker_lock:
@@ -205,11 +217,11 @@ class TrackerNode(LifecycleNode):
             self.get_logger().warn(
                 f"using the DEMO model {model_path} (small, trained briefly on research data); for real use "
                 "set model_path to the official MixFormerV2 weights (see the README)")
+        for name, allowed in CHOICES.items():
+            if self._param(name) not in allowed:
+                raise ValueError(f"{name} must be one of {', '.join(repr(c) for c in allowed)}, "
+                                 f"got {self._param(name)!r}")
         backend, device = self._param("backend"), self._param("device")
-        if backend not in ("onnxruntime", "torch"):
-            raise ValueError(f"backend must be onnxruntime or torch, got {backend!r}")
-        if device not in ("auto", "cpu") and not device.startswith("cuda"):
-            raise ValueError(f"device must be auto, cpu or cuda, got {device!r}")
         if backend == "torch":
             from mixformerv2_ros.tracker.backends import resolve_device
 
@@ -246,7 +258,9 @@ class TrackerNode(LifecycleNode):
                        else ReliabilityPolicy.BEST_EFFORT)
         qos = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST, reliability=reliability)
         if self._param("use_compressed"):
-            self._subscription = self.create_subscription(CompressedImage, "image/compressed", self._on_image,
+            # image_transport's convention: remapping `image` moves `image/compressed` along with it
+            topic = self.resolve_topic_name("image") + "/compressed"
+            self._subscription = self.create_subscription(CompressedImage, topic, self._on_image,
                                                           qos, callback_group=self._image_group)
         else:
             self._subscription = self.create_subscription(Image, "image", self._on_image, qos,
@@ -306,6 +320,13 @@ class TrackerNode(LifecycleNode):
 
     # ---- input ----------------------------------------------------------------------------
     def _on_image(self, msg):
+        self._stats["received"] += 1
+        if isinstance(msg, Image):
+            try:  # O(1) header checks: a malformed frame never displaces a good one
+                check_image(msg)
+            except ImageConversionError as exc:
+                self._reject(str(exc))
+                return
         frame = _Frame(msg, _stamp_ns(msg.header.stamp))
         with self._frames_lock:
             if self._newest is not None:
@@ -322,9 +343,14 @@ class TrackerNode(LifecycleNode):
             return frame
 
     def _reject(self, reason: str):
+        """Count and log a refused input; each kind of reason is logged at most every 2 s."""
         self._stats["rejected"] += 1
         self._stats["last_error"] = reason
-        self.get_logger().warn(f"rejected input: {reason}", throttle_duration_sec=2.0)
+        kind = re.sub(r"[0-9.,x()\-]+", "#", reason)[:48]
+        now = time.monotonic()
+        if now - self._last_logged.get(kind, -math.inf) >= 2.0:
+            self._last_logged[kind] = now
+            self.get_logger().warn(f"rejected input: {reason}")
 
     def _decode(self, msg) -> np.ndarray:
         return compressed_to_bgr(msg) if isinstance(msg, CompressedImage) else image_to_bgr(msg)
@@ -332,15 +358,13 @@ class TrackerNode(LifecycleNode):
     # ---- processing -----------------------------------------------------------------------
     def _work(self):
         while not self._stop_worker.is_set():
+            max_rate = self._param("max_rate")
+            if max_rate > 0:  # wait for the next slot, then take whatever is newest by then
+                self._stop_worker.wait(self._last_processed + 1.0 / max_rate - time.monotonic())
             frame = self._take_newest()
             if frame is None:
                 continue
-            max_rate = self._param("max_rate")
-            now = time.monotonic()
-            if max_rate > 0 and now - self._last_processed < 1.0 / max_rate:
-                self._stats["skipped"] += 1
-                continue
-            self._last_processed = now
+            self._last_processed = time.monotonic()
             try:
                 self._process(frame)
             except Exception as exc:  # never let one frame stop the node
@@ -355,20 +379,24 @@ class TrackerNode(LifecycleNode):
             return
         result = None
         with self._tracker_lock:
-            if self.tracker is None:
+            if self.tracker is None or not self._enabled:
+                return  # disabled: no output at all
+            if frame.stamp_ns <= self._skip_until_ns:
+                self._stats["skipped"] += 1  # the init frame itself, or one that arrived while disabled
                 return
-            if self._enabled and self.tracker.state != "idle" and frame.stamp_ns > self._skip_until_ns:
+            self._skip_until_ns = -1  # a newer frame has come: stamps may now go anywhere (bag loops)
+            if self.tracker.state != "idle":
                 from mixformerv2_ros.tracker import InvalidInputError
 
+                step_started = time.perf_counter()
                 try:
                     result = self.tracker.track(image)
                 except InvalidInputError as exc:
                     self._reject(str(exc))
                     return
+                self._stats["step_ms"] = (time.perf_counter() - step_started) * 1e3
                 self._frames_since_init += 1
                 self._frames_lost = self._frames_lost + 1 if result.state == "lost" else 0
-            elif not self._enabled:
-                return  # disabled: no output at all
             track_id = self._track_id
         self._publish_result(frame, image, result, track_id, started)
 
@@ -402,6 +430,8 @@ class TrackerNode(LifecycleNode):
         self._rate_window.append(time.monotonic())
         self._stats["processing_ms"] = (time.perf_counter() - started) * 1e3
         self._publish_status(header, result.state if result else "idle", result.score if result else 0.0)
+        if result is not None:
+            self._recent.append((self._stats["processing_ms"], self._stats["step_ms"], self._stats["latency_ms"]))
 
     def _publish_status(self, header, state: str, score: float = 0.0):
         if not hasattr(self, "status_pub"):
@@ -464,7 +494,8 @@ class TrackerNode(LifecycleNode):
             self._track_id = uuid.uuid4().hex[:12]
             self._frames_since_init = 0
             self._frames_lost = 0
-            self._skip_until_ns = _stamp_ns(header.stamp)
+            if source != InitTarget.Response.SOURCE_REQUEST_IMAGE:  # do not track the init frame again
+                self._skip_until_ns = _stamp_ns(header.stamp)
             box = self.tracker.box
             det = self._detection(header, box, 1.0, self._track_id)
         names = {InitTarget.Response.SOURCE_REQUEST_IMAGE: "the request's image",
@@ -525,7 +556,12 @@ class TrackerNode(LifecycleNode):
         return response
 
     def _on_enable(self, request, response):
-        self._enabled = bool(request.data)
+        with self._frames_lock:
+            if request.data and not self._enabled and self._buffer:
+                # frames that arrived while disabled stay unprocessed, even the pending newest one
+                self._skip_until_ns = max(self._skip_until_ns, self._buffer[-1].stamp_ns)
+                self._newest = None
+            self._enabled = bool(request.data)
         response.success = True
         response.message = "output enabled" if self._enabled else "output disabled (frames are ignored)"
         return response
@@ -549,7 +585,13 @@ class TrackerNode(LifecycleNode):
                   "processing_ms": f"{self._stats['processing_ms']:.2f}", "score": f"{self._stats['score']:.3f}",
                   "state": state, "enabled": str(self._enabled), "frames_processed": str(self._stats["processed"]),
                   "frames_skipped": str(self._stats["skipped"]), "inputs_rejected": str(self._stats["rejected"]),
-                  "last_rejection": self._stats["last_error"], "track_id": self._track_id}
+                  "last_rejection": self._stats["last_error"], "track_id": self._track_id,
+                  "frames_received": str(self._stats["received"])}
+        recent = list(self._recent)
+        if recent:  # means over the last tracked frames: where the time goes
+            processing, step, latency = (sum(column) / len(recent) for column in zip(*recent))
+            values.update(mean_processing_ms=f"{processing:.3f}", mean_step_ms=f"{step:.3f}",
+                          mean_node_overhead_ms=f"{processing - step:.3f}", mean_latency_ms=f"{latency:.3f}")
         status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
         array = DiagnosticArray(status=[status])
         array.header.stamp = self.get_clock().now().to_msg()
