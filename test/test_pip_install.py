@@ -1,5 +1,6 @@
 """`pip install .` in a clean venv without ROS gives the core library and its tools."""
 
+import os
 import shutil
 import subprocess
 import sys
@@ -25,6 +26,15 @@ def _tracked_copy(dest: Path) -> Path:
     return dest
 
 
+def _clean_env() -> dict:
+    """This process's environment without the ROS/venv paths that would leak packages in."""
+    drop = {"PYTHONPATH", "AMENT_PREFIX_PATH", "CMAKE_PREFIX_PATH", "COLCON_PREFIX_PATH",
+            "LD_LIBRARY_PATH", "VIRTUAL_ENV", "PYTHONHOME"}
+    env = {k: v for k, v in os.environ.items() if k not in drop}
+    env["PATH"] = ":".join(p for p in env.get("PATH", "").split(":") if "/venvs/" not in p and "/install/" not in p)
+    return env
+
+
 def test_pip_install_gives_core_without_ros(tmp_path):
     src = _tracked_copy(tmp_path / "src")
     env_dir = tmp_path / "venv"
@@ -32,7 +42,7 @@ def test_pip_install_gives_core_without_ros(tmp_path):
     py = env_dir / "bin" / "python"
     subprocess.run([str(py), "-m", "pip", "install", "-q", "--disable-pip-version-check",
                     "-c", str(REPO / "requirements" / "constraints-kilted.txt"), str(src)],
-                   check=True, timeout=900)
+                   check=True, timeout=900, env=_clean_env())
     probe = subprocess.run(
         [str(py), "-c",
          "import sys, importlib.util\n"
@@ -42,11 +52,12 @@ def test_pip_install_gives_core_without_ros(tmp_path):
          "assert 'rclpy' not in sys.modules, 'importing the core imported rclpy'\n"
          "assert importlib.util.find_spec('rclpy') is None, 'the clean venv has ROS in it'\n"
          "print(mixformerv2_ros.__file__)\n"],
-        capture_output=True, text=True, cwd=tmp_path)
+        capture_output=True, text=True, cwd=tmp_path, env=_clean_env())
     assert probe.returncode == 0, probe.stderr
     assert str(env_dir) in probe.stdout  # the installed copy, not a source tree
     for tool in ("mixformerv2-export", "mixformerv2-bench", "mixformerv2-eval", "mixformerv2-video"):
-        out = subprocess.run([str(env_dir / "bin" / tool), "--help"], capture_output=True, text=True)
+        out = subprocess.run([str(env_dir / "bin" / tool), "--help"], capture_output=True, text=True,
+                             env=_clean_env())
         assert out.returncode == 0, f"{tool} --help failed: {out.stderr}"
         assert "usage:" in out.stdout
 

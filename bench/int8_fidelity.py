@@ -1,0 +1,44 @@
+"""IoU of the int8 ONNX Runtime path against fp32 on the golden tracker clips (sequential runs).
+
+    PYTHONPATH=. python bench/int8_fidelity.py
+"""
+
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from mixformerv2_ros.tracker import Tracker
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+
+def iou(a, b):
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    w = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
+    h = max(0.0, min(ay + ah, by + bh) - max(ay, by))
+    inter = w * h
+    return inter / (aw * ah + bw * bh - inter)
+
+
+def main() -> int:
+    for variant, clip in (("small", "person12_1"), ("base", "boat1")):
+        golden = np.load(SHARED / "golden" / f"tracker_{variant}_d1_{clip}.npz")
+        frames = [cv2.imread(str(SHARED / "data" / "uav_dev" / clip / "img" / str(f))) for f in golden["frames"]]
+        runs = {}
+        for precision in ("fp32", "int8"):
+            tracker = Tracker.from_checkpoint(SHARED / "golden" / f"mixformerv2_{variant}_d1.pth.tar",
+                                              precision=precision, lost_threshold=0.0,
+                                              update_interval=int(golden["update_interval"]))
+            tracker.initialize(frames[0], golden["gt"][0])
+            runs[precision] = [tracker.track(f).box for f in frames[1:]]
+        ious = [iou(a, b) for a, b in zip(runs["fp32"], runs["int8"])]
+        print(f"{variant:5} {clip:11} int8 vs fp32 IoU over {len(ious)} frames: "
+              f"min {min(ious):.4f}, mean {np.mean(ious):.4f}, frames < 0.99: {sum(i < 0.99 for i in ious)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

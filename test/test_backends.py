@@ -1,0 +1,81 @@
+"""The inference backends behind one interface: same answers, clear errors."""
+
+import numpy as np
+import pytest
+
+from mixformerv2_ros.tracker.backends import OnnxRuntimeBackend, TorchBackend, create_backend
+
+CUDA = pytest.importorskip("torch").cuda.is_available()
+
+
+@pytest.fixture(scope="module")
+def golden_small(golden_dir):
+    return golden_dir / "mixformerv2_small_d1.pth.tar", np.load(golden_dir / "mixformerv2_small_d1_io.npz")
+
+
+def _predict(backend, io, case=0):
+    backend.set_templates(io[f"case{case}_template"], io[f"case{case}_online_template"])
+    return backend.predict(io[f"case{case}_search"])
+
+
+def test_torch_and_onnxruntime_agree(golden_small, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    path, io = golden_small
+    ort_pred = _predict(create_backend(path, "onnxruntime"), io)
+    torch_pred = _predict(create_backend(path, "torch"), io)
+    np.testing.assert_allclose(ort_pred.box_cxcywh, torch_pred.box_cxcywh, atol=1e-4)
+    assert ort_pred.score == pytest.approx(torch_pred.score, abs=1e-4)
+    assert ort_pred.score == pytest.approx(1 / (1 + np.exp(-io["case0_score_logit"][0])), abs=1e-4)
+    # the .pth.tar was exported once, into the cache keyed by its content
+    exported = list((tmp_path / "mixformerv2_ros" / "onnx").glob("*/model.onnx"))
+    assert len(exported) == 1
+    assert isinstance(create_backend(exported[0]), OnnxRuntimeBackend)
+
+
+def test_int8_backend_stays_close(golden_small, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    path, io = golden_small
+    fp32 = _predict(create_backend(path, "onnxruntime"), io, 1)
+    int8 = _predict(create_backend(path, "onnxruntime", precision="int8"), io, 1)
+    np.testing.assert_allclose(int8.box_cxcywh, fp32.box_cxcywh, atol=0.02)
+
+
+def test_predict_before_templates_is_an_error(golden_small):
+    path, io = golden_small
+    with pytest.raises(RuntimeError, match="set_templates"):
+        create_backend(path, "torch").predict(io["case0_search"])
+
+
+@pytest.mark.skipif(CUDA, reason="checks the error on a machine without CUDA")
+def test_cuda_without_cuda_is_a_clear_error(golden_small):
+    path, _ = golden_small
+    with pytest.raises(RuntimeError, match="CUDA is not available"):
+        create_backend(path, "torch", device="cuda")
+    with pytest.raises(ValueError, match="fp16 needs device 'cuda'"):
+        create_backend(path, "torch", precision="fp16")
+    assert create_backend(path, "torch", device="auto").device.type == "cpu"
+
+
+def test_wrong_combinations_are_clear_errors(golden_small, tmp_path):
+    path, _ = golden_small
+    with pytest.raises(ValueError, match="onnxruntime backend runs on the CPU"):
+        create_backend(path, "onnxruntime", device="cuda")
+    with pytest.raises(ValueError, match="unknown backend"):
+        create_backend(path, "tensorrt")
+    with pytest.raises(FileNotFoundError):
+        create_backend(tmp_path / "missing.onnx")
+
+
+@pytest.mark.skipif(not CUDA, reason="needs CUDA (run scripts/gpu_check.sh on a GPU machine)")
+@pytest.mark.parametrize("precision, cuda_graph, atol", [("fp32", False, 1e-4), ("fp16", False, 5e-3),
+                                                        ("fp16", True, 5e-3)])
+def test_cuda_paths_match_cpu(golden_small, precision, cuda_graph, atol):
+    from mixformerv2_ros.model import load_checkpoint
+
+    path, io = golden_small
+    reference = _predict(TorchBackend(load_checkpoint(path)), io)
+    gpu = TorchBackend(load_checkpoint(path), "cuda", precision, cuda_graph)
+    for case in range(3):  # replays with new templates and searches reuse the captured graph
+        _predict(gpu, io, case)
+    np.testing.assert_allclose(_predict(gpu, io, 0).box_cxcywh, reference.box_cxcywh, atol=atol)
+    gpu.close()
