@@ -27,9 +27,7 @@ PY
 fi
 
 # shellcheck disable=SC1091
-set +u  # colcon setup scripts read unset variables
 source "$here/ros_env.sh" "$distro"
-set -u
 lib=$root/install/$distro/mixformerv2_ros/lib/mixformerv2_ros
 # Shared-memory transport: 1280x720 frames would otherwise go through UDP over loopback.
 export FASTRTPS_DEFAULT_PROFILES_FILE=$root/config/fastdds_shm.xml FASTDDS_DEFAULT_PROFILES_FILE=$root/config/fastdds_shm.xml

@@ -1,13 +1,16 @@
 # Source me:  source scripts/ros_env.sh [kilted|jazzy]
 # Activates this checkout's venv for the distro, sources the colcon install, and keeps ROS 2
 # discovery on this machine (mandatory here: no DDS traffic may leave localhost).
+# colcon's setup scripts read unset variables: relax `set -u` while sourcing them.
+case $- in *u*) _restore_u=1; set +u ;; *) _restore_u=0 ;; esac
 _distro=${1:-${MIXFORMERV2_ROS_DISTRO:-kilted}}
 # shellcheck source=scripts/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
-check_distro "$_distro" || return 2
+check_distro "$_distro" || { [ "$_restore_u" = 1 ] && set -u; return 2; }
 _venv=$(venv_dir "$_distro")
 if [ ! -f "$root/install/$_distro/setup.bash" ]; then
   echo "ros_env: $root/install/$_distro is missing: run scripts/setup.sh $_distro" >&2
+  [ "$_restore_u" = 1 ] && set -u
   return 2
 fi
 # shellcheck disable=SC1091
@@ -20,4 +23,5 @@ export RMW_IMPLEMENTATION=rmw_fastrtps_cpp
 export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST   # Kilted (and Jazzy)
 [ "$_distro" = jazzy ] && export ROS_LOCALHOST_ONLY=1   # Jazzy honours it; Kilted ignores it
 export ROS_DOMAIN_ID=${ROS_DOMAIN_ID:-$(( (RANDOM % 100) + 1 ))}
-unset _distro _venv
+[ "$_restore_u" = 1 ] && set -u
+unset _distro _venv _restore_u
