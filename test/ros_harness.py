@@ -116,7 +116,9 @@ class RosProcess:
 
     def environment(self) -> dict[str, str]:
         """The environment the OS gave the process (read from /proc, not from our copy)."""
-        raw = Path(f"/proc/{self.pid}/environ").read_bytes()
+        raw = Path(f"/proc/{self.pid}/environ").read_bytes() if self.alive() else b""
+        if not raw:
+            raise RuntimeError(f"{self.name} is not running (exit code {self.process.poll()}):\n{self.log()}")
         return dict(item.split("=", 1) for item in raw.decode(errors="replace").split("\0") if "=" in item)
 
     def stop(self, timeout: float = 10.0) -> int:
