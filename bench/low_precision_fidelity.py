@@ -1,6 +1,8 @@
-"""IoU of the int8 ONNX Runtime path against fp32 on the golden tracker clips (sequential runs).
+"""IoU of the lower-precision CPU paths against fp32 on the golden tracker clips (sequential runs).
 
-    PYTHONPATH=. python bench/int8_fidelity.py
+int8: ONNX Runtime with dynamic int8 quantisation; bf16: PyTorch in bfloat16 on the CPU.
+
+    PYTHONPATH=. python bench/low_precision_fidelity.py
 """
 
 import sys
@@ -28,15 +30,17 @@ def main() -> int:
         golden = np.load(SHARED / "golden" / f"tracker_{variant}_d1_{clip}.npz")
         frames = [cv2.imread(str(SHARED / "data" / "uav_dev" / clip / "img" / str(f))) for f in golden["frames"]]
         runs = {}
-        for precision in ("fp32", "int8"):
+        for name, backend, precision in (("fp32", "onnxruntime", "fp32"), ("int8", "onnxruntime", "int8"),
+                                         ("bf16", "torch", "bf16")):
             tracker = Tracker.from_checkpoint(SHARED / "golden" / f"mixformerv2_{variant}_d1.pth.tar",
-                                              precision=precision, lost_threshold=0.0,
+                                              backend=backend, precision=precision, lost_threshold=0.0,
                                               update_interval=int(golden["update_interval"]))
             tracker.initialize(frames[0], golden["gt"][0])
-            runs[precision] = [tracker.track(f).box for f in frames[1:]]
-        ious = [iou(a, b) for a, b in zip(runs["fp32"], runs["int8"])]
-        print(f"{variant:5} {clip:11} int8 vs fp32 IoU over {len(ious)} frames: "
-              f"min {min(ious):.4f}, mean {np.mean(ious):.4f}, frames < 0.99: {sum(i < 0.99 for i in ious)}")
+            runs[name] = [tracker.track(f).box for f in frames[1:]]
+        for name in ("int8", "bf16"):
+            ious = [iou(a, b) for a, b in zip(runs["fp32"], runs[name])]
+            print(f"{variant:5} {clip:11} {name} vs fp32 IoU over {len(ious)} frames: min {min(ious):.4f}, "
+                  f"mean {np.mean(ious):.4f}, frames below 0.99: {sum(i < 0.99 for i in ious)}")
     return 0
 
 
