@@ -101,11 +101,15 @@ def test_clip_init_reinit_stop_enable(tracker_node, ros_node, uav_dev_dir):
     assert ros_node.call(init, init_request(boxes[13]), timeout=30.0).success
     assert ros_node.call(enable, SetBool.Request(data=False)).success
     silent = [camera.publish_bgr(frame) for frame in frames[14:18]]
+    with outputs.lock:
+        diagnostics = len(outputs.diagnostics)
+    wait_until(lambda: len(outputs.diagnostics) >= diagnostics + 2, 10.0,  # >= 1 s, node alive
+               message="no diagnostics while disabled")
+    for h in silent:
+        assert outputs.status_for(h) is None and not outputs.detections_for(h)
     assert ros_node.call(enable, SetBool.Request(data=True)).success
     header = _send(camera, outputs, frames[18])
     assert len(outputs.detections_for(header)) == 1
-    for h in silent:  # published while disabled, processed (if at all) before the marker frame
-        assert outputs.status_for(h) is None and not outputs.detections_for(h)
     assert node.alive(), node.log()
 
 
@@ -137,3 +141,41 @@ def test_init_by_stamp_uses_the_buffered_frame(tracker_node, ros_node, uav_dev_d
 
     with_image = ros_node.call(init, init_request(boxes[0], image_msg=bgr_to_image(frames[1], old)), timeout=30.0)
     assert with_image.success and with_image.source == InitTarget.Response.SOURCE_REQUEST_IMAGE
+
+
+def test_init_detection_topic_starts_on_the_stamped_frame(tracker_node, ros_node, uav_dev_dir):
+    """A Detection2D on ~/init_detection (re)starts tracking on the frame its header names."""
+    from vision_msgs.msg import Detection2D
+
+    from mixformerv2_ros.msg import TrackerStatus
+
+    frames, boxes = clip_frames(uav_dev_dir, "boat1", 3)
+    node = tracker_node()
+    outputs = NodeOutputs(ros_node)
+    camera = Camera(ros_node)
+    publisher = ros_node.node.create_publisher(Detection2D, "/mixformerv2_tracker/init_detection", 10)
+    camera.wait_for_node()
+    wait_until(lambda: publisher.get_subscription_count() > 0, 20.0, message="no init_detection subscriber")
+    old = _send(camera, outputs, frames[0])
+    _send(camera, outputs, np.zeros((40, 40, 3), np.uint8))  # the box lies outside this newest frame
+
+    def detection(box, header):
+        x, y, w, h = box
+        msg = Detection2D(header=header)
+        msg.bbox.center.position.x, msg.bbox.center.position.y = x + w / 2.0, y + h / 2.0
+        msg.bbox.size_x, msg.bbox.size_y = float(w), float(h)
+        return msg
+
+    def tracking_statuses():
+        with outputs.lock:
+            return [s for s in outputs.statuses if s.state == TrackerStatus.STATE_TRACKING]
+
+    publisher.publish(detection((math.nan, 10.0, 20.0, 20.0), old))
+    publisher.publish(detection(boxes[0], old))
+    wait_until(lambda: tracking_statuses(), 20.0, message=node.log())
+    started = tracking_statuses()[0]
+    assert stamp_key(started.header) == stamp_key(old) and started.track_id
+    header = _send(camera, outputs, frames[1])
+    assert outputs.detections_for(header)[0].id == started.track_id
+    wait_until(lambda: "init_detection refused" in node.log(), 10.0, message=node.log())
+    assert "non-finite" in node.log()
