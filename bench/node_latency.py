@@ -1,20 +1,21 @@
 """End-to-end latency of the tracker node (image published -> Detection2D received), split up.
 
-For each resolution a clip is published to a node in another process over the shared-memory
-Fast DDS profile (config/fastdds_shm.xml, as FASTRTPS_DEFAULT_PROFILES_FILE and
-FASTDDS_DEFAULT_PROFILES_FILE, for the node and for this process), first to ``relay_node`` (same
-wire path, no tracker: the transport), then to ``tracker_node``. The node reports its tracker step
-and its own processing (conversion + step + publishing) in TrackerStatus and /diagnostics, so:
+For each resolution a clip is published over the shared-memory Fast DDS profile
+(config/fastdds_shm.xml, as FASTRTPS_DEFAULT_PROFILES_FILE and FASTDDS_DEFAULT_PROFILES_FILE, for
+the nodes and for this process), frames alternating between ``tracker_node`` and ``relay_node``
+(the same wire path without the tracker: the transport). The node reports its tracker step and
+its own processing (conversion + step + publishing) in TrackerStatus and /diagnostics, so:
 
     end-to-end = transport + tracker step + node overhead
     node overhead = end-to-end - transport - tracker step   (goal: <= 3 ms)
+                  = (end-to-end - node processing - transport) + (node processing - tracker step)
 
-(from means and from medians: on a shared machine the means carry the scheduling outliers).
+the first part from per-frame medians, the second from the node's own per-frame means.
 
 Then, with ``--overload-seconds``, frames come at three times the node's processing rate and the
 latency is printed per second: it must stay flat (the node skips frames, it never queues them).
 Usage (repository root, ROS environment active: source scripts/ros_env.sh kilted):
-    python bench/node_latency.py [--frames 150] [--rate 15] [--overload-seconds 5] [--model M]
+    python bench/node_latency.py [--frames 150] [--rate 30] [--overload-seconds 5] [--model M]
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ import ros_harness  # noqa: E402  (domain reservation, localhost confinement, pr
 
 RESOLUTIONS = ((640, 360), (1280, 720))
 TOPIC = "/bench/image"
+RELAY_TOPIC = "/bench/relay_image"
 TRACKER = "/mixformerv2_tracker"
 
 
@@ -89,12 +91,12 @@ def stamp_ns(header) -> int:
 class Camera:
     """Publishes prepared Images with fresh stamps at a steady rate (reliable, depth 1)."""
 
-    def __init__(self, client):
+    def __init__(self, client, topic=TOPIC):
         from rclpy.qos import QoSProfile, ReliabilityPolicy
         from sensor_msgs.msg import Image
 
         self.client = client
-        self.pub = client.node.create_publisher(Image, TOPIC, QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE))
+        self.pub = client.node.create_publisher(Image, topic, QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE))
 
     def wait_for_subscriber(self, timeout=30.0):
         ros_harness.wait_until(lambda: self.pub.get_subscription_count() > 0, timeout, message="no subscriber")
@@ -113,13 +115,6 @@ class Camera:
             next_time = max(next_time + period, time.monotonic())
             time.sleep(max(0.0, next_time - time.monotonic()))
         return sent
-
-
-def latencies_ms(recorder, sent, settle_s=1.0):
-    """End-to-end latency of every frame that got an answer (frames may be skipped)."""
-    time.sleep(settle_s)
-    rows = [recorder.get(stamp) for stamp in sent]
-    return np.array([(row[0] - stamp) / 1e6 for stamp, row in zip(sent, rows) if row is not None])
 
 
 def diagnostic(recorder, key):
@@ -164,6 +159,12 @@ def summary(values) -> str:
     return f"{np.mean(values):6.2f} {np.percentile(values, 50):6.2f} {np.percentile(values, 95):6.2f}"
 
 
+def paired(recorder, sent):
+    """Per sent stamp: end-to-end latency (ms) through `recorder`'s node, or nan."""
+    rows = [recorder.get(stamp) for stamp in sent]
+    return np.array([(row[0] - stamp) / 1e6 if row else np.nan for stamp, row in zip(sent, rows)])
+
+
 def run_resolution(client, env, workdir, args, width, height):
     from diagnostic_msgs.msg import DiagnosticArray
     from vision_msgs.msg import Detection2D
@@ -171,56 +172,60 @@ def run_resolution(client, env, workdir, args, width, height):
     from mixformerv2_ros.msg import TrackerStatus
 
     images, box = clip(width, height)
-    camera = Camera(client)
-
-    relay = ros_harness.RosProcess("relay_node", [], None, ["-r", f"image:={TOPIC}", "-r", "__node:=relay"],
+    camera, relay_camera = Camera(client), Camera(client, RELAY_TOPIC)
+    relay = ros_harness.RosProcess("relay_node", [], None, ["-r", f"image:={RELAY_TOPIC}", "-r", "__node:=relay"],
                                    env, workdir)
-    try:
-        relayed = Recorder(client, Detection2D, "/relay/detection")
-        camera.wait_for_subscriber()
-        camera.stream(images, args.rate, count=20)  # discovery and first-message warm-up
-        transport = latencies_ms(relayed, camera.stream(images, args.rate, count=args.frames))
-    finally:
-        relay.stop()
-    ros_harness.wait_until(lambda: camera.pub.get_subscription_count() == 0, 10.0)
-
     tracker = start_tracker(env, workdir, args.model, args.threads)
     try:
+        relayed = Recorder(client, Detection2D, "/relay/detection")
         detections = Recorder(client, Detection2D, f"{TRACKER}/detection")
         statuses = Recorder(client, TrackerStatus, f"{TRACKER}/status")
         diagnostics = Recorder(client, DiagnosticArray, "/diagnostics")
+        relay_camera.wait_for_subscriber()
         camera.wait_for_subscriber(60.0)
         init_tracking(client, camera, images, box)
-        camera.stream(images, args.rate, count=20)
-        sent = camera.stream(images, args.rate, count=args.frames)
-        end_to_end = latencies_ms(detections, sent, settle_s=1.5)  # > one diagnostics period
-        processing = np.array([row[1].processing_ms for row in map(statuses.get, sent) if row is not None])
+        for warm_up in (camera, relay_camera):  # first frames: allocations and mappings
+            warm_up.stream(images, args.rate, count=20)
+        # Frames alternate between the relay and the tracker, so both see the same conditions
+        # (machine load, allocator state) and never compete for the CPU over the same frame.
+        sent, relay_sent, period = [], [], 1.0 / args.rate
+        for i in range(2 * args.frames):
+            target, stamps = (relay_camera, relay_sent) if i % 2 else (camera, sent)
+            stamps.append(target.publish(images[i % len(images)]))
+            time.sleep(period)
+        time.sleep(1.5)  # > one diagnostics period
+        end_to_end, transport = paired(detections, sent), paired(relayed, relay_sent)
+        processing = np.array([row[1].processing_ms if row else np.nan for row in map(statuses.get, sent)])
+        outside = end_to_end - processing  # per frame: transport + hand-over to the worker thread
+        end_to_end, transport, processing, outside = (a[~np.isnan(a)] for a in (end_to_end, transport,
+                                                                                processing, outside))
         step = diagnostic(diagnostics, "mean_step_ms")  # mean over the node's last 100 tracked frames
-        internal = diagnostic(diagnostics, "mean_node_overhead_ms")
-        print(f"{width}x{height}  frames {len(end_to_end)}/{len(sent)} at {args.rate:.0f} Hz  (mean p50 p95, ms)")
+        internal = diagnostic(diagnostics, "mean_node_overhead_ms")  # mean of processing - step
+        # Node overhead = (its time outside processing - transport) + (processing - step); medians
+        # outside, so a descheduled frame on a shared machine does not swamp a few milliseconds.
+        overhead = np.median(outside) - np.median(transport) + internal
+        print(f"{width}x{height}  {len(end_to_end)}/{len(sent)} tracked, {len(transport)}/{len(relay_sent)} relayed, "
+              f"{args.rate / 2:.1f} Hz each (mean p50 p95, ms)")
         print(f"  end-to-end (image published -> Detection2D received) {summary(end_to_end)}")
-        print(f"  transport (relay_node, same wire path)               {summary(transport)}")
+        print(f"  transport (relay_node, interleaved frames)           {summary(transport)}")
         print(f"  tracker step (node's mean)                           {step:6.2f}")
         print(f"  node processing: conversion + step + publishing     {summary(processing)}")
-        overhead = [np.mean(end_to_end) - np.mean(transport) - step,
-                    np.median(end_to_end) - np.median(transport) - step]
-        print(f"  node overhead = end-to-end - transport - step        {overhead[0]:6.2f} {overhead[1]:6.2f}"
-              "         (goal <= 3 ms)")
+        print(f"  end-to-end - node processing (transport + hand-over) {summary(outside)}")
+        print(f"  node overhead = end-to-end - transport - step        {overhead:6.2f}  (goal <= 3 ms)")
         print(f"    of which inside the node (processing - step)       {internal:6.2f}")
+        relay.stop()
         if args.overload_seconds:
             rate = 3.0 * 1000.0 / np.median(processing)
             sent = camera.stream(images, rate, seconds=args.overload_seconds)
             time.sleep(1.0)
-            answered = [(stamp, detections.get(stamp)) for stamp in sent]
-            answered = [(stamp, row[0]) for stamp, row in answered if row is not None]
-            print(f"  overload: {len(sent)} frames at {rate:.0f} Hz (3x), {len(answered)} processed; "
+            latency = paired(detections, sent)
+            print(f"  overload: {len(sent)} frames at {rate:.0f} Hz (3x), {np.sum(~np.isnan(latency))} processed; "
                   "latency per second (mean ms):")
-            start = sent[0]
-            seconds = [[] for _ in range(int(args.overload_seconds) + 1)]
-            for stamp, received in answered:
-                seconds[int((stamp - start) / 1e9)].append((received - stamp) / 1e6)
-            print("   " + " ".join(f"{np.mean(s):6.1f}" for s in seconds if s))
+            second = ((np.array(sent) - sent[0]) // 1_000_000_000).astype(int)
+            print("   " + " ".join(f"{np.nanmean(latency[second == i]):6.1f}" for i in range(second.max() + 1)
+                                   if np.any(~np.isnan(latency[second == i]))))
     finally:
+        relay.stop()
         tracker.stop()
 
 
@@ -229,7 +234,8 @@ def main(argv=None) -> int:
     parser.add_argument("--model", default=str(SHARED / "golden" / "mixformerv2_small_d1.pth.tar"),
                         help="model for the tracker node (.pth.tar or .onnx)")
     parser.add_argument("--frames", type=int, default=150, help="frames measured per resolution")
-    parser.add_argument("--rate", type=float, default=15.0, help="publishing rate (Hz) of the measured frames")
+    parser.add_argument("--rate", type=float, default=30.0,
+                        help="publishing rate (Hz); frames alternate between the relay and the tracker")
     parser.add_argument("--threads", type=int, default=1, help="the node's inference threads (0: all cores)")
     parser.add_argument("--overload-seconds", type=float, default=5.0,
                         help="seconds of 3x overload after each measurement (0: none)")

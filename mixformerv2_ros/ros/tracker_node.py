@@ -362,6 +362,8 @@ class TrackerNode(LifecycleNode):
         kind = re.sub(r"[0-9.,x()\-]+", "#", reason)[:48]
         now = time.monotonic()
         if now - self._last_logged.get(kind, -math.inf) >= 2.0:
+            if len(self._last_logged) >= 256:  # hostile input can make endless distinct reasons
+                self._last_logged.clear()
             self._last_logged[kind] = now
             self.get_logger().warn(f"rejected input: {reason}")
 
