@@ -73,6 +73,9 @@ class OnnxRuntimeBackend(InferenceBackend):
         options.intra_op_num_threads = threads or physical_cores()
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
+        # No busy-waiting between operators: on a robot the tracker shares the CPU with other
+        # nodes, and spinning threads measured here doubled the step time under such load.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         providers = ["CPUExecutionProvider"]
         try:
             self._templates = ort.InferenceSession(str(template_path), options, providers=providers)
