@@ -13,7 +13,6 @@ A second MLP on the tokens, averaged, gives the confidence logit.
 
 from __future__ import annotations
 
-import math
 
 import torch
 import torch.nn.functional as F
