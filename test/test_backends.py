@@ -79,3 +79,24 @@ def test_cuda_paths_match_cpu(golden_small, precision, cuda_graph, atol):
         _predict(gpu, io, case)
     np.testing.assert_allclose(_predict(gpu, io, 0).box_cxcywh, reference.box_cxcywh, atol=atol)
     gpu.close()
+
+
+def test_thread_count_is_physical_cores_of_the_allowed_cpus(tmp_path):
+    """SMT siblings count once; CPUs outside the affinity mask do not count at all."""
+    import os
+
+    from mixformerv2_ros.tracker.backends import physical_cores
+
+    allowed = sorted(os.sched_getaffinity(0))
+
+    def fake_sysfs(name, core_of):
+        for cpu in range(max(allowed) + 3):  # a few CPUs this process may not use
+            topology = tmp_path / name / f"cpu{cpu}" / "topology"
+            topology.mkdir(parents=True)
+            (topology / "physical_package_id").write_text("0\n")
+            (topology / "core_id").write_text(f"{core_of(cpu)}\n")
+        return tmp_path / name
+
+    assert physical_cores(fake_sysfs("smt2", lambda cpu: cpu // 2)) == len({c // 2 for c in allowed})
+    assert physical_cores(fake_sysfs("no_smt", lambda cpu: cpu)) == len(allowed)
+    assert physical_cores(tmp_path / "absent") == len(allowed)

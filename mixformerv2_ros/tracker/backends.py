@@ -49,9 +49,22 @@ class InferenceBackend(ABC):
         """Free the model (and device memory)."""
 
 
-def physical_cores() -> int:
-    """Cores this process may use: ONNX Runtime's default of all logical CPUs oversubscribes."""
-    return max(1, len(os.sched_getaffinity(0)))
+def physical_cores(sysfs_cpu_dir="/sys/devices/system/cpu") -> int:
+    """Physical cores among the CPUs this process may use (affinity, cgroup cpusets).
+
+    Two GEMM threads on SMT siblings of one core only compete for its vector units, and
+    ONNX Runtime's own default ignores the affinity mask (oversubscribes in containers).
+    """
+    allowed = os.sched_getaffinity(0)
+    cores = set()
+    for cpu in allowed:
+        topology = Path(sysfs_cpu_dir) / f"cpu{cpu}" / "topology"
+        try:
+            cores.add(((topology / "physical_package_id").read_text().strip(),
+                       (topology / "core_id").read_text().strip()))
+        except OSError:
+            return max(1, len(allowed))  # no topology (not Linux sysfs): count logical CPUs
+    return max(1, len(cores))
 
 
 class OnnxRuntimeBackend(InferenceBackend):
