@@ -45,6 +45,7 @@ from mixformerv2_ros.msg import TrackerStatus
 from mixformerv2_ros.ros.image_conversion import (ImageConversionError, bgr_to_image, check_image,
                                                   compressed_to_bgr, image_to_bgr)
 from mixformerv2_ros.srv import InitTarget
+from mixformerv2_ros.tracker import InvalidInputError
 
 NODE_NAME = "mixformerv2_tracker"
 _STATES = {"idle": TrackerStatus.STATE_IDLE, "tracking": TrackerStatus.STATE_TRACKING,
@@ -401,8 +402,6 @@ class TrackerNode(LifecycleNode):
                 return
             self._skip_until_ns = -1  # a newer frame has come: stamps may now go anywhere (bag loops)
             if self.tracker.state != "idle":
-                from mixformerv2_ros.tracker import InvalidInputError
-
                 step_started = time.perf_counter()
                 try:
                     result = self.tracker.track(image)
@@ -484,8 +483,6 @@ class TrackerNode(LifecycleNode):
 
     def _start_track(self, image, header, box_msg, source) -> tuple[bool, str, Detection2D]:
         """Validate the box against the image and (re)initialise; returns (ok, message, detection)."""
-        from mixformerv2_ros.tracker import InvalidInputError
-
         cx, cy = box_msg.center.position.x, box_msg.center.position.y
         w, h = box_msg.size_x, box_msg.size_y
         values = (cx, cy, w, h, box_msg.center.theta)
