@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import cv2
@@ -79,10 +80,32 @@ class Camera:
         self.ros_node = ros_node
         self.frame_id = frame_id
         qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+        self.compressed = compressed
         self.pub = ros_node.node.create_publisher(CompressedImage if compressed else Image, topic, qos)
 
     def wait_for_node(self, timeout=30.0):
         wait_until(lambda: self.pub.get_subscription_count() > 0, timeout, message="node did not subscribe")
+
+    def send_first(self, outputs, image, timeout=30.0, patience=1.0):
+        """Publish a BGR `image` again and again until the node answers one copy; return its header.
+
+        A subscription count on our side does not mean the node has matched us, nor that we have
+        matched its status publisher: messages sent before discovery settles in both directions
+        are lost, so the first frame of a test is repeated until one comes back."""
+        answered = []
+
+        def one_try():
+            header = self.publish(self.message_for(image))
+            deadline = time.monotonic() + patience
+            while time.monotonic() < deadline:
+                if outputs.status_for(header) is not None:
+                    answered.append(header)
+                    return True
+                time.sleep(0.01)
+            return False
+
+        wait_until(one_try, timeout, interval=0.0, message="the node answered none of the first frames")
+        return answered[0]
 
     def publish(self, msg):
         msg.header.stamp = self.ros_node.node.get_clock().now().to_msg()
@@ -90,10 +113,18 @@ class Camera:
         self.pub.publish(msg)
         return msg.header
 
-    def publish_bgr(self, image):
+    def message_for(self, image):
+        """A BGR image as this camera's message type (JPEG for a compressed camera)."""
+        if self.compressed:
+            from sensor_msgs.msg import CompressedImage
+
+            return CompressedImage(format="jpeg", data=cv2.imencode(".jpg", image)[1].tobytes())
         from mixformerv2_ros.ros.image_conversion import bgr_to_image
 
-        return self.publish(bgr_to_image(image))
+        return bgr_to_image(image)
+
+    def publish_bgr(self, image):
+        return self.publish(self.message_for(image))
 
 
 def init_request(box_xywh, header=None, image_msg=None):

@@ -65,9 +65,9 @@ def test_hostile_inputs(start_ros_executable, ros_node, golden_dir, uav_dev_dir)
     frames, boxes = clip_frames(uav_dev_dir, "car16_1", 3)
     camera.wait_for_node()
     jpeg_camera.wait_for_node()
-    _send_good(camera, outputs, frames[0])  # both directions discovered before we count anything
-    _send_good(jpeg_camera, compressed_outputs, frames[0], compressed=True)
-
+    # Both directions discovered before we count anything.
+    camera.send_first(outputs, frames[0])
+    jpeg_camera.send_first(compressed_outputs, frames[0])
 
     # Malformed raw images, as a broken camera would send them at 25 Hz (the subscription keeps
     # only the newest message, by design, so a burst would reach the node as its last message).
@@ -155,12 +155,7 @@ def test_hostile_inputs(start_ros_executable, ros_node, golden_dir, uav_dev_dir)
     assert "cannot decode" in compressed_node.log() and "empty compressed" in compressed_node.log()
 
 
-def _send_good(camera, outputs, image, compressed=False):
-    if compressed:
-        from sensor_msgs.msg import CompressedImage
-
-        header = camera.publish(CompressedImage(format="jpeg", data=cv2.imencode(".jpg", image)[1].tobytes()))
-    else:
-        header = camera.publish_bgr(image)
+def _send_good(camera, outputs, image):
+    header = camera.publish_bgr(image)
     wait_until(lambda: outputs.status_for(header) is not None, 20.0, message="good frame not processed")
     return header

@@ -95,7 +95,7 @@ def test_lifecycle_transitions_and_run_time_parameters(start_ros_executable, ros
         wait_until(lambda: outputs.status_for(header) is not None, 20.0, message=node.log())
         return header
 
-    first = send(frames[0])
+    first = camera.send_first(outputs, frames[0])
     init = ros_node.node.create_client(InitTarget, f"{NODE}/init")
     assert ros_node.call(init, init_request(boxes[0], first), timeout=30.0).success
     header = send(frames[1])

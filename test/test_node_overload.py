@@ -76,16 +76,7 @@ def tracking_node(start_ros_executable, ros_node, golden_dir, uav_dev_dir):
         messages = [bgr_to_image(frame) for frame in frames]
         camera.wait_for_node()
         init = ros_node.node.create_client(InitTarget, "/mixformerv2_tracker/init")
-        first_seen = []
-
-        def first_frame_processed():  # best effort: the first frames may go before the match settles
-            header = camera.publish(bgr_to_image(frames[0]))
-            time.sleep(0.1)
-            first_seen[:] = [header] if outputs.status_for(header) is not None else []
-            return first_seen
-
-        wait_until(first_frame_processed, 30.0, message=node.log())
-        first = first_seen[0]
+        first = camera.send_first(outputs, frames[0])
         response = ros_node.call(init, init_request([v * SCALE for v in boxes[0]], first), timeout=30.0)
         assert response.success, response.message
         return node, outputs, camera, messages

