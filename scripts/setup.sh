@@ -17,7 +17,8 @@ fi
 pip_log=$(mktemp)
 if ! "$venv/bin/python" -m pip install -q --disable-pip-version-check \
   -c "requirements/constraints-$distro.txt" \
-  -r requirements/core.txt -r requirements/test.txt -r "requirements/$distro.txt" >"$pip_log" 2>&1; then
+  -r requirements/core.txt -r requirements/training.txt -r requirements/test.txt -r "requirements/$distro.txt" \
+  >"$pip_log" 2>&1; then
   grep -v "^WARNING: Location" "$pip_log" >&2; exit 1
 fi
 rm -f "$pip_log"

@@ -68,6 +68,40 @@ def test_synthesised_pairs_are_valid(shared_dir):
     assert to_cxcywh_fraction((10, 20, 30, 40), 100) == pytest.approx([0.25, 0.4, 0.3, 0.4])
 
 
+
+def test_pasted_targets_fill_their_box_and_keep_their_aspect_ratio(shared_dir):
+    """Pasted-patch views: the box is exactly the patch, and the aspect ratio holds across views."""
+    from mixformerv2_ros.training.data import _paste
+
+    canvas = np.zeros((100, 120, 3), np.uint8)
+    _paste(canvas, np.full((7, 3, 3), 255, np.uint8), (30.0, 20.0, 40.0, 10.0))
+    ys, xs = np.nonzero(canvas[..., 0])
+    assert (xs.min(), xs.max() + 1, ys.min(), ys.max() + 1) == (30, 70, 20, 30)
+    synth = PairSynthesizer(TINY_CONFIG, [], shared_dir / "data" / "imagenet_samples", paste_share=1.0, seed=1)
+    aspects = []
+    for _ in range(40):
+        views = synth._pasted_views()
+        ratios = [box[2] / box[3] for _, box in views]
+        assert max(ratios) / min(ratios) < np.exp(0.5)  # 6 sigma of the per-view aspect change
+        aspects.append(ratios[0])
+    assert min(aspects) < 0.6 and max(aspects) > 1.6  # tall and wide targets both occur
+
+
+def test_erased_negatives_hide_the_target_where_it_was(shared_dir):
+    data = shared_dir / "data"
+    synth = PairSynthesizer(TINY_CONFIG, [data / "uav_dev" / "boat1"], None, negative_share=1.0,
+                            erased_share=1.0, seed=2)
+    search, box = crop_around(np.full((200, 200, 3), 40, np.uint8), (90, 90, 20, 20), 3.0, 64)
+    search[int(box[1]):int(box[1] + box[3]), int(box[0]):int(box[0] + box[2])] = 250  # the target
+    for _ in range(8):
+        erased = synth._erase(search, box)
+        x, y, w, h = (int(v) for v in box)
+        left = np.all(erased[y:y + h, x:x + w] == 250, axis=2).mean()
+        assert left < 0.02, f"{left:.0%} of the target's pixels left"
+        assert np.array_equal(erased[:5], search[:5]), "the rest of the crop is kept"
+    pairs = [synth.sample() for _ in range(10)]
+    assert all(p.label == 0.0 and not p.box_cxcywh.any() for p in pairs)
+
 def test_a_few_training_steps_decrease_the_loss(shared_dir):
     torch.manual_seed(0)
     data = shared_dir / "data"

