@@ -49,7 +49,7 @@ def test_image_folder_is_published_in_order_unchanged_at_the_rate(start_ros_exec
     received = Received(ros_node)
     started = time.time()
     publisher = _start(start_ros_executable, source=str(folder), rate=30.0, max_frames=len(files),
-                       frame_id="drone_cam")
+                       frame_id="drone_cam", depth=len(files))
     wait_until(lambda: received.count() >= len(files), 30.0, message=f"frames missing\n{publisher.log()}")
     wait_until(lambda: not publisher.alive(), 10.0, message="publisher did not stop after max_frames")
     assert publisher.process.returncode == 0, publisher.log()
@@ -78,7 +78,7 @@ def test_video_file_uses_its_own_rate_and_loops(start_ros_executable, ros_node, 
     decoded = [capture.read()[1] for _ in range(6)]
 
     received = Received(ros_node)
-    publisher = _start(start_ros_executable, source=str(path), loop=True, max_frames=15)
+    publisher = _start(start_ros_executable, source=str(path), loop=True, max_frames=15, depth=15)
     wait_until(lambda: received.count() >= 15, 30.0, message=f"frames missing\n{publisher.log()}")
     wait_until(lambda: not publisher.alive(), 10.0, message="publisher did not stop after max_frames")
     for i, msg in enumerate(received.messages):

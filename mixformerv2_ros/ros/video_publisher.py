@@ -1,8 +1,9 @@
 """video_publisher: a video file or an image folder published as sensor_msgs/Image (bgr8).
 
 Frames go out at the source's rate (or ``rate``), stamped with the node clock at publication,
-with ``frame_id``; ``loop`` restarts at the end. Used by the demo, the tests and anyone
-replaying a clip into the tracker.
+with ``frame_id``; ``loop`` restarts at the end; ``max_frames`` stops early. Publishing starts
+once ``wait_for_subscribers`` subscribers are there; ``reliability`` and ``depth`` (history,
+default 1) set the QoS. Used by the demo, the tests and anyone replaying a clip into the tracker.
 """
 
 from __future__ import annotations
@@ -70,7 +71,11 @@ class VideoPublisher(Node):
         self.max_frames = self.declare_parameter("max_frames", 0).value
         self.wait_for_subscribers = self.declare_parameter("wait_for_subscribers", 1).value
         reliable = self.declare_parameter("reliability", "reliable").value == "reliable"
-        qos = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST,
+        # 1: a late subscriber gets the newest frame only. A reliable subscriber that must see every
+        # frame needs more: frames sent before it has matched this publisher (discovery finishes
+        # on each side at its own time) are resent only while they are still in this history.
+        depth = self.declare_parameter("depth", 1).value
+        qos = QoSProfile(depth=depth, history=HistoryPolicy.KEEP_LAST,
                          reliability=ReliabilityPolicy.RELIABLE if reliable else ReliabilityPolicy.BEST_EFFORT)
         self.publisher = self.create_publisher(Image, "image", qos)
         self.published = 0
