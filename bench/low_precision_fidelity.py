@@ -11,18 +11,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from mixformerv2_ros.tools.metrics import iou
 from mixformerv2_ros.tracker import Tracker
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
-
-
-def iou(a, b):
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    w = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
-    h = max(0.0, min(ay + ah, by + bh) - max(ay, by))
-    inter = w * h
-    return inter / (aw * ah + bw * bh - inter)
 
 
 def main() -> int:
@@ -38,7 +30,7 @@ def main() -> int:
             tracker.initialize(frames[0], golden["gt"][0])
             runs[name] = [tracker.track(f).box for f in frames[1:]]
         for name in ("int8", "bf16"):
-            ious = [iou(a, b) for a, b in zip(runs["fp32"], runs[name])]
+            ious = iou(np.asarray(runs["fp32"], float), np.asarray(runs[name], float))
             print(f"{variant:5} {clip:11} {name} vs fp32 IoU over {len(ious)} frames: min {min(ious):.4f}, "
                   f"mean {np.mean(ious):.4f}, frames below 0.99: {sum(i < 0.99 for i in ious)}")
     return 0
