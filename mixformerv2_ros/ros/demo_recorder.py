@@ -8,14 +8,15 @@ drawn on a frame (by that frame's stamp), then watch ``<tracker>/debug_image`` a
 from __future__ import annotations
 
 import json
+import queue
 import statistics
 import threading
 import time
 
 import cv2
 import rclpy
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
-from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
 
 from mixformerv2_ros.msg import TrackerStatus
@@ -44,9 +45,15 @@ class DemoRecorder(Node):
         self._last_activity = None
         self.init_response = None
         self._camera_sub = self.create_subscription(Image, image_topic, self._on_camera, 10)
-        self.create_subscription(Image, f"{self.tracker}/debug_image", self._on_debug,
-                                 qos_profile_sensor_data)
-        self.create_subscription(TrackerStatus, f"{self.tracker}/status", self._on_status, 10)
+        # Encoding a 1280x720 frame takes tens of ms: a writer thread does it, so the callbacks
+        # only queue frames, and statuses get a callback group of their own and a deep queue;
+        # nothing is dropped while a frame is being written.
+        self._frames: queue.Queue = queue.Queue()
+        self._writer_thread = threading.Thread(target=self._write_frames, daemon=True)
+        self._writer_thread.start()
+        self.create_subscription(Image, f"{self.tracker}/debug_image", self._on_debug, 30)
+        self.create_subscription(TrackerStatus, f"{self.tracker}/status", self._on_status, 200,
+                                 callback_group=MutuallyExclusiveCallbackGroup())
         self.init_client = self.create_client(InitTarget, f"{self.tracker}/init")
 
     def _on_camera(self, msg: Image):
@@ -56,14 +63,18 @@ class DemoRecorder(Node):
                 self._last_activity = time.monotonic()
 
     def _on_debug(self, msg: Image):
-        frame = image_to_bgr(msg)
+        self._frames.put(image_to_bgr(msg).copy())  # the message's buffer is not ours to keep
         with self._lock:
+            self._last_activity = time.monotonic()
+
+    def _write_frames(self):
+        while (frame := self._frames.get()) is not None:
             if self._writer is None:
                 fourcc = cv2.VideoWriter_fourcc(*"mp4v")
-                self._writer = cv2.VideoWriter(self.output, fourcc, self.fps,
-                                               (frame.shape[1], frame.shape[0]))
+                self._writer = cv2.VideoWriter(self.output, fourcc, self.fps, (frame.shape[1], frame.shape[0]))
             self._writer.write(frame)
-            self._last_activity = time.monotonic()
+        if self._writer is not None:
+            self._writer.release()
 
     def _on_status(self, msg: TrackerStatus):
         with self._lock:
@@ -90,11 +101,10 @@ class DemoRecorder(Node):
         return request
 
     def summary(self) -> dict:
+        self._frames.put(None)  # the writer finishes the queued frames and closes the video
+        self._writer_thread.join()
         with self._lock:
             statuses = [s for s in self._statuses if s.state != TrackerStatus.STATE_IDLE]
-            if self._writer is not None:
-                self._writer.release()
-                self._writer = None
         if len(statuses) >= 2:
             t0 = statuses[0].header.stamp.sec + statuses[0].header.stamp.nanosec * 1e-9
             t1 = statuses[-1].header.stamp.sec + statuses[-1].header.stamp.nanosec * 1e-9
