@@ -32,19 +32,15 @@ lib=$root/install/$distro/mixformerv2_ros/lib/mixformerv2_ros
 # Shared-memory transport: 1280x720 frames would otherwise go through UDP over loopback.
 export FASTRTPS_DEFAULT_PROFILES_FILE=$root/config/fastdds_shm.xml FASTDDS_DEFAULT_PROFILES_FILE=$root/config/fastdds_shm.xml
 params=$root/config/demo.yaml
-model=${DEMO_MODEL:-}
-if [ -z "$model" ] && [ ! -f "$root/models/demo.onnx" ]; then
-  # No trained demo model in this checkout yet: run the pipeline with the official-architecture
-  # golden checkpoint from ../shared (random weights: it exercises everything but tracks nothing).
-  model=$root/../shared/golden/mixformerv2_small_d1.pth.tar
-  echo "demo: no trained demo model (models/demo.onnx) yet; using $model (random weights)" >&2
-fi
+# DEMO_MODEL=path runs another model; by default the node takes the demo model it ships with.
+model_override=()
+if [ -n "${DEMO_MODEL:-}" ]; then model_override=(-p "model_path:=$DEMO_MODEL"); fi
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill -INT "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
 
 "$lib/tracker_node" --ros-args -r __node:=mixformerv2_tracker --params-file "$params" \
-  -r image:=/camera/image -p model_path:="$model" >"$out/tracker_node.log" 2>&1 &
+  -r image:=/camera/image "${model_override[@]}" >"$out/tracker_node.log" 2>&1 &
 pids+=($!)
 "$lib/demo_recorder" --ros-args --params-file "$params" \
   -p output:="$out/demo.mp4" -p summary_json:="$out/summary.json" >"$out/demo_recorder.log" 2>&1 &

@@ -49,7 +49,7 @@ def _model(golden_dir):
 
 
 def test_configure_fails_with_a_clear_message_and_the_node_stays_up(start_ros_executable, ros_node, tmp_path):
-    from mixformerv2_ros.ros.tracker_node import default_model_path
+    from mixformerv2_ros.model.config import demo_model_path
 
     missing = start_ros_executable("tracker_node", params={"model_path": str(tmp_path / "none.onnx")})
     wait_until(lambda: "configure failed" in missing.log(), 30.0, message=missing.log())
@@ -58,12 +58,11 @@ def test_configure_fails_with_a_clear_message_and_the_node_stays_up(start_ros_ex
     assert missing.alive()
     missing.stop()
 
+    # No model_path: the shipped demo model, said loudly.
+    assert demo_model_path() is not None, "the demo model must ship in mixformerv2_ros/models/"
     empty = start_ros_executable("tracker_node", params={"model_path": ""})
-    if default_model_path() is None:  # until a demo model is installed, "" is an error
-        wait_until(lambda: "configure failed" in empty.log(), 30.0, message=empty.log())
-        assert "no model_path given" in empty.log()
-    else:
-        wait_until(lambda: "DEMO model" in empty.log(), 60.0, message=empty.log())
+    wait_until(lambda: Lifecycle(ros_node).state() == "active", 60.0, message=empty.log())
+    assert "DEMO model" in empty.log() and "official MixFormerV2 weights" in empty.log()
 
 
 def test_lifecycle_transitions_and_run_time_parameters(start_ros_executable, ros_node, golden_dir, uav_dev_dir):

@@ -51,6 +51,8 @@ def test_pip_install_gives_core_without_ros(tmp_path):
          "from mixformerv2_ros.model import load_checkpoint\n"
          "assert 'rclpy' not in sys.modules, 'importing the core imported rclpy'\n"
          "assert importlib.util.find_spec('rclpy') is None, 'the clean venv has ROS in it'\n"
+         "from mixformerv2_ros.model.config import demo_model_path\n"
+         "Tracker.from_checkpoint(demo_model_path())  # the demo model comes with the package\n"
          "print(mixformerv2_ros.__file__)\n"],
         capture_output=True, text=True, cwd=tmp_path, env=_clean_env())
     assert probe.returncode == 0, probe.stderr

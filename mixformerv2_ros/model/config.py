@@ -77,3 +77,15 @@ def templates_path_for(step_path) -> Path:
     """Where the template graph of an exported per-frame graph lives: OUT.onnx -> OUT.templates.onnx."""
     step_path = Path(step_path)
     return step_path.with_name(step_path.stem + ".templates.onnx")
+
+
+DEMO_MODEL = Path(__file__).resolve().parents[1] / "models" / "demo.onnx"
+
+
+def demo_model_path() -> str | None:
+    """The small demo model shipped inside the package (see models/MODEL_CARD.md), or None.
+
+    It lives in the Python package so that a colcon install and a plain `pip install .` both
+    carry it; it is what the node runs when no model_path is given.
+    """
+    return str(DEMO_MODEL) if DEMO_MODEL.is_file() else None

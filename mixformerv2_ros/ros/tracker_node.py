@@ -224,13 +224,17 @@ class TrackerNode(LifecycleNode):
 
         model_path = self._param("model_path")
         if not model_path:
-            model_path = default_model_path()
+            from mixformerv2_ros.model.config import demo_model_path
+
+            model_path = demo_model_path()
             if model_path is None:
                 raise ValueError("no model_path given and no demo model installed: set model_path to an "
                                  "official .pth.tar or an exported .onnx")
             self.get_logger().warn(
-                f"using the DEMO model {model_path} (small, trained briefly on research data); for real use "
-                "set model_path to the official MixFormerV2 weights (see the README)")
+                f"no model_path given: using the DEMO model {model_path} (small, trained briefly on research "
+                "data, research use only, tracks far worse than the official models); for real use set "
+                "model_path to the official MixFormerV2 weights (mixformerv2_small.pth.tar on the CPU, "
+                "mixformerv2_base.pth.tar on a GPU; see the README)")
         for name, allowed in CHOICES.items():
             if self._param(name) not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(repr(c) for c in allowed)}, "
@@ -622,21 +626,6 @@ def draw_result(image: np.ndarray, result) -> np.ndarray:
     cv2.putText(canvas, f"{result.state} {result.score:.2f}", (x, max(15, y - 6)),
                 cv2.FONT_HERSHEY_SIMPLEX, 0.6, color, 2)
     return canvas
-
-
-def default_model_path():
-    """The demo model installed with the package, or None."""
-    from pathlib import Path
-
-    candidates = []
-    try:
-        from ament_index_python.packages import get_package_share_directory
-
-        candidates.append(Path(get_package_share_directory("mixformerv2_ros")) / "models" / "demo.onnx")
-    except Exception:  # not installed through colcon
-        pass
-    candidates.append(Path(__file__).resolve().parents[1] / "models" / "demo.onnx")
-    return next((str(p) for p in candidates if p.is_file()), None)
 
 
 def main(args=None) -> int:

@@ -19,12 +19,13 @@ from mixformerv2_ros.training.stem import (
     pretrained_lite_stem,
 )
 
-# Why these sizes: 160/80 crops give 10x10 search and 5x5 template tokens, enough to localise a
-# target normalised to ~35 px while one CPU thread runs a frame in a few ms; width 192 and depth
-# 4 keep both exported graphs under 20 MB together. Lite0 was trained on inputs in [-1, 1].
+# Why these sizes: 224/112 crops (the official S sizes) give 14x14 search and 7x7 template tokens,
+# so a target normalised to ~50 px spans ~3 tokens; 160/80 (2 tokens) tracked unseen clips far
+# worse. One CPU thread still runs a frame in ~8 ms. Width 192 and depth 4 keep both exported
+# graphs under 20 MB together. Lite0 was trained on inputs in [-1, 1].
 DEMO_CONFIG = ModelConfig(
     variant="custom", embed_dim=192, depth=4, num_heads=4, mlp_ratio=2.0, patch_size=STEM_STRIDE,
-    template_size=80, search_size=160, bins=96, head_hidden_dim=192, search_factor=4.5,
+    template_size=112, search_size=224, bins=96, head_hidden_dim=192, search_factor=4.5,
     template_factor=2.0, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5),
 )
 

@@ -23,9 +23,10 @@ DEFAULT_HELDOUT_CLIPS = ("person12_1", "car16_1")
 
 DESCRIPTION = """\
 Train the compact MixFormerV2 demo model (frozen ImageNet-pretrained EfficientNet-Lite0 stem,
-4 mixed-attention layers, width 192, 80/160 px crops) on template/search pairs synthesised
+4 mixed-attention layers, width 192, 112/224 px crops) on template/search pairs synthesised
 from drone clips (frame pairs) and still images (self-pairs with shifts, scales, blur, colour
-and occlusion). Pairs go through the frozen stem once and are cached as features in --work.
+and occlusion; patches pasted onto other images), with negatives (other places, the target
+erased). Pairs go through the frozen stem once and are cached as features in --work.
 Training runs on one CPU thread for --minutes in total (a resumed run continues the same
 budget and learning-rate schedule), saves --work/checkpoint.pt every --save-every steps, logs
 loss and IoU, reports IoU on pairs from the held-out clips, and exports ONNX with --export.

@@ -1,0 +1,53 @@
+"""The node with its default (demo) model on a real clip: tracking, a hidden target reported lost
+on the status topic, and tracking again once the target shows, all over real DDS."""
+
+import numpy as np
+import pytest
+
+from node_test_utils import Camera, NodeOutputs, clip_frames, init_request
+from ros_harness import wait_until
+from test_demo_model import EASY_CLIP, HIDDEN, hide_target
+
+pytestmark = pytest.mark.ros
+
+FRAMES = 130
+
+
+def test_node_reports_lost_and_recovery_of_a_hidden_target(start_ros_executable, ros_node, uav_dev_dir):
+    from mixformerv2_ros.msg import TrackerStatus
+    from mixformerv2_ros.srv import InitTarget
+
+    frames, truth = clip_frames(uav_dev_dir, EASY_CLIP, FRAMES)
+    node = start_ros_executable("tracker_node", params={"reliability": "reliable", "threads": 1})
+    outputs, camera = NodeOutputs(ros_node), Camera(ros_node)
+    camera.wait_for_node(60.0)
+    first = camera.send_first(outputs, frames[0], timeout=60.0)
+    init = ros_node.node.create_client(InitTarget, "/mixformerv2_tracker/init")
+    response = ros_node.call(init, init_request(truth[0], first), timeout=30.0)
+    assert response.success, response.message
+
+    from mixformerv2_ros.tools.metrics import iou
+
+    states, boxes = [], []
+    for index in range(1, FRAMES):
+        frame = hide_target(frames[index], truth[index]) if index in HIDDEN else frames[index]
+        header = camera.publish_bgr(frame)  # one at a time: each frame is processed, none replaced
+        wait_until(lambda: outputs.status_for(header) is not None, 20.0,
+                   message=f"frame {index} not processed\n{node.log()}")
+        states.append(outputs.status_for(header).state)
+        detections = outputs.detections_for(header)
+        b = detections[0].bbox if detections else None  # no detection while lost
+        boxes.append((b.center.position.x - b.size_x / 2, b.center.position.y - b.size_y / 2, b.size_x, b.size_y)
+                     if b else (0.0, 0.0, 0.0, 0.0))
+    overlaps = iou(np.array(boxes), np.array(truth[1:FRAMES]))
+
+    tracking, lost = TrackerStatus.STATE_TRACKING, TrackerStatus.STATE_LOST
+    before = states[: HIDDEN.start - 1]
+    hidden = states[HIDDEN.start - 1 : HIDDEN.stop - 1]
+    after = states[HIDDEN.stop - 1 :]
+    assert all(s == tracking for s in before)
+    assert (overlaps[: HIDDEN.start - 1] > 0.5).mean() > 0.7
+    assert hidden.count(lost) >= len(hidden) // 2, f"lost on {hidden.count(lost)} of {len(hidden)} hidden frames"
+    assert tracking in after[:20], "not tracking again within 20 frames of the target showing again"
+    recovered = after.index(tracking)
+    assert (overlaps[HIDDEN.stop - 1 + recovered :] > 0.5).mean() > 0.7
