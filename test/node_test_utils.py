@@ -96,13 +96,12 @@ class Camera:
 
         def one_try():
             header = self.publish(self.message_for(image))
-            deadline = time.monotonic() + patience
-            while time.monotonic() < deadline:
-                if outputs.status_for(header) is not None:
-                    answered.append(header)
-                    return True
-                time.sleep(0.01)
-            return False
+            try:
+                wait_until(lambda: outputs.status_for(header) is not None, patience)
+            except TimeoutError:
+                return False
+            answered.append(header)
+            return True
 
         wait_until(one_try, timeout, interval=0.0, message="the node answered none of the first frames")
         return answered[0]

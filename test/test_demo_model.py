@@ -32,6 +32,23 @@ def hide_target(frame: np.ndarray, box, margin: float = 0.5) -> np.ndarray:
     return out
 
 
+def assert_lost_then_found(states, overlaps, tracking="tracking", lost="lost") -> int:
+    """Checks a run over the clip's frames 1.. with the target hidden on HIDDEN: tracking before,
+    lost on at least half of the hidden frames, tracking the target again within 20 frames after.
+    Returns the index (in the frames after HIDDEN) where tracking resumed."""
+    states = np.asarray(states)
+    before = states[: HIDDEN.start - 1]
+    hidden = states[HIDDEN.start - 1 : HIDDEN.stop - 1]
+    after = states[HIDDEN.stop - 1 :]
+    assert (before == tracking).all()
+    declared_lost = int((hidden == lost).sum())
+    assert declared_lost >= len(hidden) // 2, f"lost on {declared_lost} of {len(hidden)} hidden frames"
+    assert tracking in after[:20], "not tracking again within 20 frames of the target showing again"
+    recovered = int(np.argmax(after == tracking))
+    assert np.mean(overlaps[HIDDEN.stop - 1 :][recovered:] > 0.5) > 0.7, "tracking, but not the target"
+    return recovered
+
+
 @pytest.fixture(scope="module")
 def easy_clip(uav_dev_dir):
     (sequence,) = load_sequences(uav_dev_dir / EASY_CLIP, "uav_dev")
@@ -81,12 +98,5 @@ def test_a_hidden_target_is_lost_and_found_again(demo_tracker, easy_clip):
         states.append(result.state)
         boxes.append(result.box)
     states, overlaps = np.array(states), iou(np.array(boxes), truth[1:])
-    before = states[: HIDDEN.start - 1]
-    hidden = states[HIDDEN.start - 1 : HIDDEN.stop - 1]
-    after = states[HIDDEN.stop - 1 :]
-    assert (before == "tracking").all()
-    assert (hidden == "lost").sum() >= len(hidden) // 2, f"hidden target declared lost on {(hidden == 'lost').sum()} frames"
-    assert "tracking" in after[:20], "not tracking again within 20 frames of the target showing again"
-    recovered = int(np.argmax(after == "tracking"))
-    assert (after[recovered:] == "tracking").mean() > 0.9
-    assert np.mean(overlaps[HIDDEN.stop - 1 :][recovered:] > 0.5) > 0.7, "tracking, but not the target"
+    recovered = assert_lost_then_found(states, overlaps)
+    assert (states[HIDDEN.stop - 1 + recovered :] == "tracking").mean() > 0.9

@@ -23,10 +23,6 @@ from mixformerv2_ros.msg import TrackerStatus
 from mixformerv2_ros.ros.image_conversion import image_to_bgr
 from mixformerv2_ros.srv import InitTarget
 
-_STATE_NAMES = {TrackerStatus.STATE_IDLE: "idle", TrackerStatus.STATE_TRACKING: "tracking",
-                TrackerStatus.STATE_LOST: "lost"}
-
-
 class DemoRecorder(Node):
     def __init__(self):
         super().__init__("demo_recorder")
@@ -40,7 +36,6 @@ class DemoRecorder(Node):
 
         self._lock = threading.Lock()
         self._first_header = None
-        self._writer = None
         self._statuses: list[TrackerStatus] = []
         self._last_activity = None
         self.init_response = None
@@ -68,13 +63,14 @@ class DemoRecorder(Node):
             self._last_activity = time.monotonic()
 
     def _write_frames(self):
+        writer = None
         while (frame := self._frames.get()) is not None:
-            if self._writer is None:
+            if writer is None:  # the first frame gives the size
                 fourcc = cv2.VideoWriter_fourcc(*"mp4v")
-                self._writer = cv2.VideoWriter(self.output, fourcc, self.fps, (frame.shape[1], frame.shape[0]))
-            self._writer.write(frame)
-        if self._writer is not None:
-            self._writer.release()
+                writer = cv2.VideoWriter(self.output, fourcc, self.fps, (frame.shape[1], frame.shape[0]))
+            writer.write(frame)
+        if writer is not None:
+            writer.release()
 
     def _on_status(self, msg: TrackerStatus):
         with self._lock:

@@ -108,8 +108,6 @@ class VideoPublisher(Node):
         return 0
 
 
-
-
 def main(args=None) -> int:
     rclpy.init(args=args)
     try:

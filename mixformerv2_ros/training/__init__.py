@@ -1,4 +1,5 @@
-"""Training of the compact demo model shipped in ``models/`` (CPU, frozen pretrained stem).
+"""Training of the compact demo model shipped in ``mixformerv2_ros/models/``.
 
-Needs torch and ``requirements/training.txt``; nothing else in the package imports it.
+CPU training with a frozen pretrained stem. Needs torch and ``requirements/training.txt``;
+nothing else in the package imports it.
 """

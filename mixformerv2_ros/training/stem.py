@@ -13,8 +13,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-# (expand ratio, stride) of Lite0's blocks 0..10; kernel sizes and widths come from the weights.
-_BLOCKS = ((1, 1), (6, 2), (6, 1), (6, 2), (6, 1), (6, 2), (6, 1), (6, 1), (6, 1), (6, 1), (6, 1))
+# (expand ratio, stride, kernel, output width) of Lite0's blocks 0..10.
+_BLOCKS = ((1, 1, 3, 16), (6, 2, 3, 24), (6, 1, 3, 24), (6, 2, 5, 40), (6, 1, 5, 40), (6, 2, 3, 80),
+           (6, 1, 3, 80), (6, 1, 3, 80), (6, 1, 5, 112), (6, 1, 5, 112), (6, 1, 5, 112))
 STEM_CHANNELS = 112
 STEM_STRIDE = 16
 _BN_EPS = 1e-3
@@ -45,15 +46,13 @@ class MBConv(nn.Module):
 
 
 class LiteStem(nn.Module):
-    """EfficientNet-Lite0 blocks 0..10: (N,3,H,W) ImageNet-normalised -> (N,112,H/16,W/16)."""
+    """EfficientNet-Lite0 blocks 0..10: (N,3,H,W) RGB in [-1, 1] -> (N,112,H/16,W/16)."""
 
     def __init__(self):
         super().__init__()
         self.conv = _conv_bn(3, 32, 3, stride=2)
-        widths = (16, 24, 24, 40, 40, 80, 80, 80, 112, 112, 112)
-        kernels = (3, 3, 3, 5, 5, 3, 3, 3, 5, 5, 5)
         cin, blocks = 32, []
-        for (expand, stride), cout, kernel in zip(_BLOCKS, widths, kernels):
+        for expand, stride, kernel, cout in _BLOCKS:
             blocks.append(MBConv(cin, cout, expand, kernel, stride))
             cin = cout
         self.blocks = nn.Sequential(*blocks)
