@@ -91,25 +91,50 @@ def _newest_two(sent, stamps, at_ns):
     return np.array([stamp in sent[sent <= at][-2:] for stamp, at in zip(stamps, at_ns)])
 
 
+def _settle(outputs, first_ns, quiet_s=1.0, timeout=10.0):
+    """Wait until no new result has come for `quiet_s` (the last results are still in flight)."""
+    seen = [-1, time.monotonic()]
+
+    def quiet():
+        count = len(_tracked_since(outputs, first_ns)[0])
+        if count != seen[0]:
+            seen[:] = [count, time.monotonic()]
+        return time.monotonic() - seen[1] >= quiet_s
+
+    wait_until(quiet, timeout, interval=0.05)
+
+
 def test_rate_limited_node_reports_only_the_newest_frames(tracking_node):
     """Processing limited to 5 Hz (max_rate), frames at 15 Hz, the demo model on a real clip.
 
-    When the node took a frame, it was one of the two newest sent; when it published the result,
-    its frame was still one of the two newest. A queueing node fails both for nearly every frame
-    after the first second; the margins allow for a shared two-core CI machine, where a process
-    is now and then descheduled for longer than a frame period (a frame then arrives late).
+    The node never runs faster than the limit, and runs at it: the median time between two
+    processed frames is the limit's period. When the node took a frame, it was one of the two
+    newest sent; when it published the result, its frame was still one of the two newest. A
+    queueing node fails both for nearly every frame after the first second. Intervals and
+    fractions, not a count over the run: on a shared two-core CI machine a process is now and
+    then stalled for a second (seen once in CI: 9 results in 4 s, with a 1.3 s gap), which
+    changes the count, not how the node chooses its frames.
     """
     from mixformerv2_ros.msg import TrackerStatus
 
-    node, outputs, camera, messages = tracking_node(max_rate=5.0)
+    limit_hz = 5.0
+    node, outputs, camera, messages = tracking_node(max_rate=limit_hz)
     sent = _stream(camera, messages, 15.0, DURATION_S)
-    time.sleep(0.5)
+    _settle(outputs, int(sent[0]))
     stamps, latencies, processing = _tracked_since(outputs, int(sent[0]))
     assert node.alive(), node.log()
-    assert 0.5 * 5 * DURATION_S <= len(stamps) <= 1.3 * 5 * DURATION_S, f"{len(stamps)} frames processed"
     published_at = stamps + (latencies * 1e6).astype(np.int64)  # the node's clock at publication
     taken_at = published_at - (processing * 1e6).astype(np.int64)
-    detail = f"latencies {np.round(latencies).tolist()} ms, processing {np.round(processing).tolist()} ms"
+    intervals_ms = np.diff(taken_at) / 1e6
+    detail = (f"{len(sent)} frames sent, {len(stamps)} processed, node counts: received "
+              f"{outputs.diagnostic_value('frames_received')}, skipped {outputs.diagnostic_value('frames_skipped')}; "
+              f"intervals {np.round(intervals_ms).tolist()} ms, latencies {np.round(latencies).tolist()} ms, "
+              f"processing {np.round(processing).tolist()} ms")
+    assert len(stamps) >= limit_hz * DURATION_S / 3, f"too few results to judge; {detail}"
+    assert len(stamps) <= 1.2 * limit_hz * DURATION_S + 1, f"the limit was exceeded; {detail}"
+    period_ms = 1000.0 / limit_hz
+    assert np.percentile(intervals_ms, 10) >= 0.85 * period_ms, f"frames taken faster than the limit; {detail}"
+    assert np.median(intervals_ms) <= 1.25 * period_ms, f"frames taken slower than the limit; {detail}"
     assert _newest_two(sent, stamps, taken_at).mean() >= 0.9, f"older frames were processed; {detail}"
     assert _newest_two(sent, stamps, published_at).mean() >= 0.8, f"results were stale; {detail}"
     _assert_flat(latencies, "5 Hz limit")
@@ -122,13 +147,18 @@ def test_latency_stays_flat_at_three_times_the_processing_rate(tracking_node):
     """No rate limit: frames come three times faster than the tracker steps. (The B model's
     slower step keeps the input rate, hence this process's CPU use, modest on two cores.)"""
     node, outputs, camera, messages = tracking_node(variant="base", clip="car16_1")
-    warmup = _stream(camera, messages, 20.0, 1.0)  # measure what the node manages per frame
-    wait_until(lambda: len(_tracked_since(outputs, int(warmup[0]))[0]) >= 5, 20.0, message=node.log())
+    warmup = []  # measure what the node manages per frame: stream until it has done 5
+
+    def warmed_up():
+        warmup.extend(_stream(camera, messages, 20.0, 0.5))
+        return len(_tracked_since(outputs, int(warmup[0]))[0]) >= 5
+
+    wait_until(warmed_up, 30.0, interval=0.0, message=node.log())
     with outputs.lock:
         processing_ms = np.median([s.processing_ms for s in outputs.statuses[-5:]])
     rate = 3.0 * 1000.0 / processing_ms
     sent = _stream(camera, messages, rate, DURATION_S)
-    time.sleep(0.5)
+    _settle(outputs, int(sent[0]))
     stamps, latencies, _ = _tracked_since(outputs, int(sent[0]))
     assert node.alive(), node.log()
     assert len(stamps) < 0.7 * len(sent), "frames were skipped, not queued"
