@@ -14,7 +14,7 @@ from ros_harness import wait_until
 
 pytestmark = pytest.mark.ros
 
-DURATION_S = 4.0
+DURATION_S = 5.0
 # Half-size clip frames (170 KB) fit Fast DDS's default 512 KB shared-memory segment, so transport
 # is fast and steady; a full 640x360 frame falls back to UDP over loopback, with spikes of tens of ms.
 SCALE = 0.5
@@ -107,13 +107,13 @@ def _settle(outputs, first_ns, quiet_s=1.0, timeout=10.0):
 def test_rate_limited_node_reports_only_the_newest_frames(tracking_node):
     """Processing limited to 5 Hz (max_rate), frames at 15 Hz, the demo model on a real clip.
 
-    The node never runs faster than the limit, and runs at it: the median time between two
-    processed frames is the limit's period. When the node took a frame, it was one of the two
-    newest sent; when it published the result, its frame was still one of the two newest. A
-    queueing node fails both for nearly every frame after the first second. Intervals and
-    fractions, not a count over the run: on a shared two-core CI machine a process is now and
-    then stalled for a second (seen once in CI: 9 results in 4 s, with a 1.3 s gap), which
-    changes the count, not how the node chooses its frames.
+    The node never runs faster than the limit, and mostly at it. When it took a frame, that was
+    one of the two newest sent; when it published the result, its frame was still one of the two
+    newest; the median latency is below one period of the limit. A queueing node falls a frame
+    further behind every 100 ms: after the first second its frames are all old and its latency
+    grows by 2 s every 3 s. The thresholds leave room for stalls: on a shared two-core CI machine
+    a process is now and then frozen for a second (seen once in CI: 9 results in 4 s, with a
+    1.3 s gap), and the frame that was newest when it froze is old when it wakes up.
     """
     from mixformerv2_ros.msg import TrackerStatus
 
@@ -130,13 +130,14 @@ def test_rate_limited_node_reports_only_the_newest_frames(tracking_node):
               f"{outputs.diagnostic_value('frames_received')}, skipped {outputs.diagnostic_value('frames_skipped')}; "
               f"intervals {np.round(intervals_ms).tolist()} ms, latencies {np.round(latencies).tolist()} ms, "
               f"processing {np.round(processing).tolist()} ms")
-    assert len(stamps) >= limit_hz * DURATION_S / 3, f"too few results to judge; {detail}"
-    assert len(stamps) <= 1.2 * limit_hz * DURATION_S + 1, f"the limit was exceeded; {detail}"
     period_ms = 1000.0 / limit_hz
+    assert len(stamps) >= 6, f"too few results to judge; {detail}"
+    assert len(stamps) <= 1.2 * limit_hz * DURATION_S + 1, f"the limit was exceeded; {detail}"
     assert np.percentile(intervals_ms, 10) >= 0.85 * period_ms, f"frames taken faster than the limit; {detail}"
-    assert np.median(intervals_ms) <= 1.25 * period_ms, f"frames taken slower than the limit; {detail}"
-    assert _newest_two(sent, stamps, taken_at).mean() >= 0.9, f"older frames were processed; {detail}"
-    assert _newest_two(sent, stamps, published_at).mean() >= 0.8, f"results were stale; {detail}"
+    assert np.mean(intervals_ms <= 1.25 * period_ms) >= 0.5, f"frames mostly taken slower than the limit; {detail}"
+    assert _newest_two(sent, stamps, taken_at).mean() >= 0.6, f"older frames were processed; {detail}"
+    assert _newest_two(sent, stamps, published_at).mean() >= 0.5, f"results were stale; {detail}"
+    assert np.median(latencies) < period_ms, f"results were late; {detail}"
     _assert_flat(latencies, "5 Hz limit")
     with outputs.lock:
         states = [s.state for s in outputs.statuses if _ns(s.header) >= sent[0]]

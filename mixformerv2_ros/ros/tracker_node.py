@@ -142,8 +142,11 @@ class TrackerNode(LifecycleNode):
         self._frames_since_init = 0
         self._frames_lost = 0
         self._skip_until_ns = -1  # frames at or before the init frame are not tracked again
-        self._stats = {"received": 0, "processed": 0, "rejected": 0, "skipped": 0, "last_error": "",
-                       "processing_ms": 0.0, "latency_ms": 0.0, "score": 0.0}
+        # Every received frame ends up processed, skipped or rejected (once none is pending): the
+        # diagnostics account for each one. Counters change under _stats_lock (several threads).
+        self._stats = {"received": 0, "processed": 0, "rejected": 0, "skipped": 0, "inits_refused": 0,
+                       "last_error": "", "processing_ms": 0.0, "latency_ms": 0.0, "score": 0.0}
+        self._stats_lock = threading.Lock()
         self._last_logged: dict[str, float] = {}
         self._rate_window: collections.deque[float] = collections.deque(maxlen=60)
         self._recent: collections.deque[tuple] = collections.deque(maxlen=100)  # (processing, step, latency) ms
@@ -338,17 +341,17 @@ class TrackerNode(LifecycleNode):
 
     # ---- input ----------------------------------------------------------------------------
     def _on_image(self, msg):
-        self._stats["received"] += 1
+        self._count("received")
         if isinstance(msg, Image):
             try:  # O(1) header checks: a malformed frame never displaces a good one
                 check_image(msg)
             except ImageConversionError as exc:
-                self._reject(str(exc))
+                self._reject(str(exc), "rejected")
                 return
         frame = _Frame(msg, _stamp_ns(msg.header.stamp))
         with self._frames_lock:
             if self._newest is not None:
-                self._stats["skipped"] += 1  # replaced before the worker took it
+                self._count("skipped")  # replaced before the worker took it
             self._newest = frame
             self._buffer.append(frame)  # init requests look frames up here by stamp
             self._frames_lock.notify()
@@ -360,9 +363,14 @@ class TrackerNode(LifecycleNode):
             frame, self._newest = self._newest, None
             return frame
 
-    def _reject(self, reason: str):
-        """Count and log a refused input; each kind of reason is logged at most every 2 s."""
-        self._stats["rejected"] += 1
+    def _count(self, counter: str):
+        with self._stats_lock:
+            self._stats[counter] += 1
+
+    def _reject(self, reason: str, counter: str):
+        """Count (a rejected frame or a refused init) and log why; each kind of reason is logged
+        at most every 2 s."""
+        self._count(counter)
         self._stats["last_error"] = reason
         kind = re.sub(r"[0-9.,x()\-]+", "#", reason)[:48]
         now = time.monotonic()
@@ -388,21 +396,22 @@ class TrackerNode(LifecycleNode):
             try:
                 self._process(frame)
             except Exception as exc:  # never let one frame stop the node
-                self._reject(f"frame {frame.stamp_ns}: {type(exc).__name__}: {exc}")
+                self._reject(f"frame {frame.stamp_ns}: {type(exc).__name__}: {exc}", "rejected")
 
     def _process(self, frame: _Frame):
         started = time.perf_counter()
         try:
             image = self._decode(frame.msg)
         except ImageConversionError as exc:
-            self._reject(str(exc))
+            self._reject(str(exc), "rejected")
             return
         result = None
         with self._tracker_lock:
             if self.tracker is None or not self._enabled:
-                return  # disabled: no output at all
+                self._count("skipped")  # disabled: no output at all
+                return
             if frame.stamp_ns <= self._skip_until_ns:
-                self._stats["skipped"] += 1  # the init frame itself, or one that arrived while disabled
+                self._count("skipped")  # the init frame itself, or one that arrived while disabled
                 return
             self._skip_until_ns = -1  # a newer frame has come: stamps may now go anywhere (bag loops)
             if self.tracker.state != "idle":
@@ -410,7 +419,7 @@ class TrackerNode(LifecycleNode):
                 try:
                     result = self.tracker.track(image)
                 except InvalidInputError as exc:
-                    self._reject(str(exc))
+                    self._reject(str(exc), "rejected")
                     return
                 self._stats["step_ms"] = (time.perf_counter() - step_started) * 1e3
                 self._frames_since_init += 1
@@ -444,7 +453,7 @@ class TrackerNode(LifecycleNode):
         self.detections_pub.publish(array)
         if self._param("publish_debug_image") and self.debug_pub.get_subscription_count() > 0:
             self.debug_pub.publish(bgr_to_image(draw_result(image, result), header))
-        self._stats["processed"] += 1
+        self._count("processed")
         self._rate_window.append(time.monotonic())
         self._stats["processing_ms"] = (time.perf_counter() - started) * 1e3
         self._publish_status(header, result.state if result else "idle", result.score if result else 0.0)
@@ -550,7 +559,7 @@ class TrackerNode(LifecycleNode):
             ok, message, source, det = False, f"{type(exc).__name__}: {exc}", 0, Detection2D()
         response.success, response.message, response.source, response.detection = ok, message, source, det
         if not ok:
-            self._reject(f"init refused: {message}")
+            self._reject(f"init refused: {message}", "inits_refused")
         return response
 
     def _on_init_detection(self, msg: Detection2D):
@@ -559,7 +568,7 @@ class TrackerNode(LifecycleNode):
         except Exception as exc:
             ok, message = False, f"{type(exc).__name__}: {exc}"
         if not ok:
-            self._reject(f"init_detection refused: {message}")
+            self._reject(f"init_detection refused: {message}", "inits_refused")
 
     def _on_stop(self, request, response):
         with self._tracker_lock:
@@ -597,12 +606,14 @@ class TrackerNode(LifecycleNode):
             status.level, status.message = DiagnosticStatus.WARN, "target lost"
         else:
             status.level, status.message = DiagnosticStatus.OK, state if self._enabled else "disabled"
-        values = {"rate_hz": f"{rate:.2f}", "latency_ms": f"{self._stats['latency_ms']:.2f}",
-                  "processing_ms": f"{self._stats['processing_ms']:.2f}", "score": f"{self._stats['score']:.3f}",
-                  "state": state, "enabled": str(self._enabled), "frames_processed": str(self._stats["processed"]),
-                  "frames_skipped": str(self._stats["skipped"]), "inputs_rejected": str(self._stats["rejected"]),
-                  "last_rejection": self._stats["last_error"], "track_id": self._track_id,
-                  "frames_received": str(self._stats["received"])}
+        stats = self._stats
+        values = {"rate_hz": f"{rate:.2f}", "latency_ms": f"{stats['latency_ms']:.2f}",
+                  "processing_ms": f"{stats['processing_ms']:.2f}", "score": f"{stats['score']:.3f}",
+                  "state": state, "enabled": str(self._enabled), "track_id": self._track_id,
+                  # received = processed + skipped + rejected, once no frame is pending
+                  "frames_received": str(stats["received"]), "frames_processed": str(stats["processed"]),
+                  "frames_skipped": str(stats["skipped"]), "frames_rejected": str(stats["rejected"]),
+                  "inits_refused": str(stats["inits_refused"]), "last_rejection": stats["last_error"]}
         recent = list(self._recent)
         if recent:  # means over the last tracked frames: where the time goes
             processing, step, latency = (sum(column) / len(recent) for column in zip(*recent))
