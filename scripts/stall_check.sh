@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The ROS tests while every tracker node is frozen (SIGSTOP) for 1.2 s out of every 3.7 s: a far
-# harsher version of the stalls a shared CI machine sometimes causes. The node tests must pass
-# anyway (their thresholds allow for stalls; what they check does not depend on them).
+# The ROS tests on a machine that freezes processes: every 3.7 s, for 1.2 s, either every node
+# the tests started (tracker, video publisher, ...) or the test process itself is stopped
+# (SIGSTOP), in turn. A far harsher version of what a shared CI machine sometimes does. The tests
+# must pass anyway: what they check does not depend on such stalls.
 #   scripts/stall_check.sh [kilted|jazzy] [-- extra pytest args]
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -9,19 +10,23 @@ distro=${1:-kilted}
 shift || true
 [ "${1:-}" = "--" ] && shift
 
-freeze_nodes() {
-  local pids
+nodes="lib/mixformerv2_ros/"
+tests="bin/pytest -p no:cacheprovider -m ros"
+
+freeze() {
+  local turn=0 pattern pids
   while true; do
     sleep 2.5
-    pids=$(pgrep -f "lib/mixformerv2_ros/tracker_node") && kill -STOP $pids 2>/dev/null
+    if [ $((turn++ % 2)) = 0 ]; then pattern=$nodes; else pattern=$tests; fi
+    pids=$(pgrep -f "$pattern") && kill -STOP $pids 2>/dev/null
     sleep 1.2
-    [ -n "${pids:-}" ] && kill -CONT $pids 2>/dev/null
+    [ -n "$pids" ] && kill -CONT $pids 2>/dev/null
   done
 }
 
-freeze_nodes &
+freeze &
 freezer=$!
-trap 'kill $freezer 2>/dev/null; wait $freezer 2>/dev/null; pkill -CONT -f "lib/mixformerv2_ros/tracker_node"' EXIT
+trap 'kill $freezer 2>/dev/null; wait $freezer 2>/dev/null; pkill -CONT -f "$nodes"; pkill -CONT -f "$tests"' EXIT
 (
   # shellcheck disable=SC1091
   source "$here/ros_env.sh" "$distro" || exit 2

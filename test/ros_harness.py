@@ -172,13 +172,28 @@ class SpinningNode:
         except ExternalShutdownException:
             pass
 
-    def call(self, client, request, timeout: float = 10.0):
-        """Call a service and wait for the response (the executor thread does the spinning)."""
+    def call(self, client, request, timeout: float = 10.0, retry_after: float | None = None):
+        """Call a service and wait for the response (the executor thread does the spinning).
+
+        `retry_after` (for idempotent services) sends the request again when no response came in
+        that many seconds: a service being available means only that our requests reach it, and
+        a response sent before the server has matched our response reader is lost (seen when a
+        process was stalled just after discovery)."""
         if not client.wait_for_service(timeout_sec=timeout):
             raise TimeoutError(f"service {client.srv_name} not available within {timeout} s")
-        future = client.call_async(request)
-        wait_until(future.done, timeout, message=f"no response from {client.srv_name} in {timeout} s")
-        return future.result()
+        futures = [client.call_async(request)]
+
+        def answered():
+            if any(f.done() for f in futures):
+                return True
+            if retry_after is not None and time.monotonic() - sent_at[0] > retry_after:
+                futures.append(client.call_async(request))
+                sent_at[0] = time.monotonic()
+            return False
+
+        sent_at = [time.monotonic()]
+        wait_until(answered, timeout, message=f"no response from {client.srv_name} in {timeout} s")
+        return next(f for f in futures if f.done()).result()
 
     def close(self):
         import rclpy

@@ -107,8 +107,8 @@ def _read_parameters(ros_node, node_name, names, timeout=30.0):
 
     listing = ros_node.node.create_client(ListParameters, f"/{node_name}/list_parameters")
     getter = ros_node.node.create_client(GetParameters, f"/{node_name}/get_parameters")
-    declared = set(ros_node.call(listing, ListParameters.Request(), timeout).result.names)
-    values = ros_node.call(getter, GetParameters.Request(names=list(names)), timeout).values
+    declared = set(ros_node.call(listing, ListParameters.Request(), timeout, retry_after=2.0).result.names)
+    values = ros_node.call(getter, GetParameters.Request(names=list(names)), timeout, retry_after=2.0).values
     return declared, {name: parameter_value_to_python(v) for name, v in zip(names, values)}
 
 

@@ -60,7 +60,7 @@ def test_hostile_inputs(start_ros_executable, ros_node, golden_dir, uav_dev_dir)
     jpeg_camera = Camera(ros_node, topic="/image/compressed", compressed=True)
     init = ros_node.node.create_client(InitTarget, "/mixformerv2_tracker/init")
     # Init before any frame.
-    responses = [ros_node.call(init, init_request((10, 10, 20, 20)), timeout=60.0)]
+    responses = [ros_node.call(init, init_request((10, 10, 20, 20)), timeout=60.0, retry_after=5.0)]
     assert not responses[-1].success and "no image" in responses[-1].message
     frames, boxes = clip_frames(uav_dev_dir, "car16_1", 3)
     camera.wait_for_node()
@@ -160,7 +160,7 @@ def test_hostile_inputs(start_ros_executable, ros_node, golden_dir, uav_dev_dir)
         return c["frames_received"] == c["frames_processed"] + c["frames_skipped"] + c["frames_rejected"]
 
     wait_until(lambda: accounted(outputs) and accounted(compressed_outputs)
-               and counts(outputs)["inits_refused"] == len(bad), 10.0,
+               and counts(outputs)["inits_refused"] >= len(bad), 10.0,  # more if the first was resent
                message=f"diagnostics: {counts(outputs)} and {counts(compressed_outputs)}, {len(bad)} inits refused")
     rejected = counts(outputs)["frames_rejected"] + counts(compressed_outputs)["frames_rejected"]
     assert rejected >= 0.25 * images_sent, f"only {rejected} of {images_sent} bad images reached the nodes"

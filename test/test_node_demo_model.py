@@ -23,7 +23,7 @@ def test_node_reports_lost_and_recovery_of_a_hidden_target(start_ros_executable,
     camera.wait_for_node(60.0)
     first = camera.send_first(outputs, frames[0], timeout=60.0)
     init = ros_node.node.create_client(InitTarget, "/mixformerv2_tracker/init")
-    response = ros_node.call(init, init_request(truth[0], first), timeout=30.0)
+    response = ros_node.call(init, init_request(truth[0], first), timeout=30.0, retry_after=5.0)
     assert response.success, response.message
 
     from mixformerv2_ros.tools.metrics import iou

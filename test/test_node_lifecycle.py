@@ -26,7 +26,7 @@ class Lifecycle:
     def state(self) -> str:
         from lifecycle_msgs.srv import GetState
 
-        return self.ros_node.call(self._get, GetState.Request(), timeout=30.0).current_state.label
+        return self.ros_node.call(self._get, GetState.Request(), timeout=30.0, retry_after=2.0).current_state.label
 
     def change(self, transition_id) -> bool:
         from lifecycle_msgs.srv import ChangeState
@@ -41,7 +41,7 @@ class Lifecycle:
         from rclpy.parameter import Parameter
 
         request = SetParameters.Request(parameters=[Parameter(k, value=v).to_parameter_msg() for k, v in values.items()])
-        return self.ros_node.call(self._set, request).results
+        return self.ros_node.call(self._set, request, retry_after=2.0).results
 
 
 def _model(golden_dir):
@@ -96,7 +96,7 @@ def test_lifecycle_transitions_and_run_time_parameters(start_ros_executable, ros
 
     first = camera.send_first(outputs, frames[0])
     init = ros_node.node.create_client(InitTarget, f"{NODE}/init")
-    assert ros_node.call(init, init_request(boxes[0], first), timeout=30.0).success
+    assert ros_node.call(init, init_request(boxes[0], first), timeout=30.0, retry_after=5.0).success
     header = send(frames[1])
     assert outputs.detections_for(header)[0].results[0].hypothesis.class_id == "target"
 

@@ -80,7 +80,8 @@ def tracking_node(start_ros_executable, ros_node, golden_dir, uav_dev_dir):
         camera.wait_for_node()
         init = ros_node.node.create_client(InitTarget, "/mixformerv2_tracker/init")
         first = camera.send_first(outputs, frames[0])
-        response = ros_node.call(init, init_request([v * SCALE for v in boxes[0]], first), timeout=30.0)
+        response = ros_node.call(init, init_request([v * SCALE for v in boxes[0]], first), timeout=30.0,
+                                 retry_after=5.0)
         assert response.success, response.message
         return node, outputs, camera, messages
     return start

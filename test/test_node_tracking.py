@@ -57,7 +57,7 @@ def test_clip_init_reinit_stop_enable(tracker_node, ros_node, uav_dev_dir):
     assert outputs.status_for(first).state == TrackerStatus.STATE_IDLE
     assert not outputs.detections_for(first)
 
-    response = ros_node.call(init, init_request(boxes[0], first), timeout=30.0)
+    response = ros_node.call(init, init_request(boxes[0], first), timeout=30.0, retry_after=5.0)
     assert response.success, response.message
     assert response.source == InitTarget.Response.SOURCE_BUFFERED_FRAME
     assert stamp_key(response.detection.header) == stamp_key(first)

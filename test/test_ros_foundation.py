@@ -30,7 +30,7 @@ def test_node_process_is_confined_and_answers(start_ros_executable, ros_node, ro
     request = InitTarget.Request()
     request.box.center.position.x, request.box.center.position.y = 50.0, 50.0
     request.box.size_x = request.box.size_y = 20.0
-    response = ros_node.call(client, request, timeout=60.0)
+    response = ros_node.call(client, request, timeout=60.0, retry_after=5.0)
     assert node.alive(), node.log()
     assert not response.success and "no image received" in response.message
 

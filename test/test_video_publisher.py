@@ -61,7 +61,7 @@ def test_image_folder_is_published_in_order_unchanged_at_the_rate(start_ros_exec
     stamps = _stamps(messages)
     assert np.all(np.diff(stamps) > 0), "stamps strictly increase"
     assert started - 1.0 < stamps[0] and stamps[-1] < time.time(), "stamps are the time of publication"
-    assert np.mean(np.diff(stamps)) == pytest.approx(1 / 30.0, rel=0.3)
+    assert np.median(np.diff(stamps)) == pytest.approx(1 / 30.0, rel=0.3)  # median: a stall is one gap
 
 
 def test_video_file_uses_its_own_rate_and_loops(start_ros_executable, ros_node, tmp_path):
@@ -83,7 +83,7 @@ def test_video_file_uses_its_own_rate_and_loops(start_ros_executable, ros_node, 
     wait_until(lambda: not publisher.alive(), 10.0, message="publisher did not stop after max_frames")
     for i, msg in enumerate(received.messages):
         np.testing.assert_array_equal(image_to_bgr(msg), decoded[i % 6], err_msg=f"frame {i}")
-    assert np.mean(np.diff(_stamps(received.messages))) == pytest.approx(1 / 20.0, rel=0.3)
+    assert np.median(np.diff(_stamps(received.messages))) == pytest.approx(1 / 20.0, rel=0.3)
 
 
 def test_missing_source_fails_with_a_message(start_ros_executable, tmp_path):

@@ -3,7 +3,9 @@
 Frames go out at the source's rate (or ``rate``), stamped with the node clock at publication,
 with ``frame_id``; ``loop`` restarts at the end; ``max_frames`` stops early. Publishing starts
 once ``wait_for_subscribers`` subscribers are there; ``reliability`` and ``depth`` (history,
-default 1) set the QoS. Used by the demo, the tests and anyone replaying a clip into the tracker.
+default 1) set the QoS. Before it exits, a reliable publisher waits (up to 5 s) until its
+subscribers have acknowledged the frames still in its history. Used by the demo, the tests and
+anyone replaying a clip into the tracker.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 
 import cv2
 import rclpy
+from rclpy.duration import Duration
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
@@ -104,6 +107,10 @@ class VideoPublisher(Node):
             self.published += 1
             if self.max_frames and self.published >= self.max_frames:
                 break
+        # Leaving at once would take the frames a reliable subscriber has not acknowledged yet
+        # (a busy reader, a network retransmission) with us.
+        if not self.publisher.wait_for_all_acked(Duration(seconds=5.0)):
+            self.get_logger().warn("some subscribers had not acknowledged the last frames within 5 s")
         self.get_logger().info(f"published {self.published} frames")
         return 0
 
