@@ -28,6 +28,7 @@ fi
 
 # shellcheck disable=SC1091
 source "$here/ros_env.sh" "$distro"
+timeout 60 fastdds shm clean > /dev/null 2>&1 || true  # shared-memory files left by dead processes
 lib=$root/install/$distro/mixformerv2_ros/lib/mixformerv2_ros
 # Shared-memory transport: 1280x720 frames would otherwise go through UDP over loopback.
 export FASTRTPS_DEFAULT_PROFILES_FILE=$root/config/fastdds_shm.xml FASTDDS_DEFAULT_PROFILES_FILE=$root/config/fastdds_shm.xml

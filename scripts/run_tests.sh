@@ -19,6 +19,9 @@ for distro in "${distros[@]}"; do
     # shellcheck disable=SC1091
     source "$here/ros_env.sh" "$distro" || exit 2
     cd "$here/.." || exit 2
+    # Fast DDS's own tool removes the shared-memory files of dead processes (killed nodes leave
+    # them in /dev/shm; hundreds had piled up here); files in use are left alone.
+    timeout 60 fastdds shm clean > /dev/null 2>&1 || true
     # The `pytest` script (not `python -m pytest`) keeps the source tree off sys.path, so the
     # tests import the colcon-installed package, generated messages included.
     pytest -p no:cacheprovider "${selection[@]}" "$@" test

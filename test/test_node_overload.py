@@ -165,3 +165,9 @@ def test_latency_stays_flat_at_three_times_the_processing_rate(tracking_node):
     assert node.alive(), node.log()
     assert len(stamps) < 0.7 * len(sent), "frames were skipped, not queued"
     _assert_flat(latencies, f"{rate:.0f} Hz input")
+
+    # Interrupted (Ctrl-C) while busy, the node exits cleanly: its worker, inside an inference
+    # step, is joined before the interpreter exits (else the process aborts).
+    _stream(camera, messages, rate, 0.3)
+    assert node.stop() == 0, node.log()
+    assert "terminate called" not in node.log()

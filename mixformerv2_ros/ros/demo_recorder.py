@@ -159,6 +159,9 @@ def main(args=None) -> int:
                 json.dump(summary, f, indent=2)
         return 0
     finally:
+        # A spinning thread still inside native code when the interpreter exits aborts the
+        # process ("terminate called without an active exception", seen once): join it first.
         executor.shutdown()
+        spinner.join(timeout=5.0)
         node.destroy_node()
         rclpy.try_shutdown()

@@ -293,13 +293,19 @@ class TrackerNode(LifecycleNode):
         self.get_logger().info(f"active: listening on {self._subscription.topic_name}")
         return super().on_activate(state)
 
-    def on_deactivate(self, state) -> TransitionCallbackReturn:
+    def _stop_work(self):
+        """Stop the worker thread and wait for it: a thread still inside native inference code
+        when the interpreter exits aborts the process."""
         self._active = False
         self._stop_worker.set()
         with self._frames_lock:
             self._frames_lock.notify_all()
         if self._worker is not None:
             self._worker.join(timeout=5.0)
+            self._worker = None
+
+    def on_deactivate(self, state) -> TransitionCallbackReturn:
+        self._stop_work()
         if self._subscription is not None:
             self.destroy_subscription(self._subscription)
             self._subscription = None
@@ -661,8 +667,7 @@ def main(args=None) -> int:
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
-        node._active = False
-        node._stop_worker.set()
+        node._stop_work()
         executor.shutdown(timeout_sec=2.0)
         node.destroy_node()
         rclpy.try_shutdown()
