@@ -81,6 +81,11 @@ class DemoRecorder(Node):
         with self._lock:
             return self._first_header
 
+    def tracker_has_frames(self) -> bool:
+        """Whether the tracker has handled a frame (it publishes a status for each, idle or not)."""
+        with self._lock:
+            return bool(self._statuses)
+
     def idle(self) -> bool:
         with self._lock:
             return (self._last_activity is not None
@@ -138,6 +143,14 @@ def main(args=None) -> int:
                 return 1
             time.sleep(0.01)
         node.destroy_subscription(node._camera_sub)  # only the first frame's header is needed
+        # The tracker may match the camera a moment after we did, and would then refuse an init
+        # ("no image received yet"): wait until it has handled a frame. It inits on the first
+        # frame if that is still in its buffer, else on its newest, and says which.
+        while not node.tracker_has_frames():
+            if time.monotonic() > deadline:
+                node.get_logger().error(f"no status from {node.tracker} within 60 s")
+                return 1
+            time.sleep(0.01)
         if not node.init_client.wait_for_service(timeout_sec=60.0):
             node.get_logger().error(f"service {node.tracker}/init not available")
             return 1
