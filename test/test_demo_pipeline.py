@@ -34,7 +34,7 @@ def test_demo_pipeline_tracks_records_and_exits_cleanly(start_ros_executable, ua
         assert "terminate called" not in process.log(), process.log()
 
     summary = json.loads((tmp_path / "summary.json").read_text())
-    assert "the buffered frame with the requested stamp" in summary["init"], summary  # the first frame
+    assert "the request's image" in summary["init"], summary  # the first frame, sent along
     # At 10 Hz the node tracks every frame after the init frame on an idle machine; half is the
     # bar, for a CI machine that may freeze the node for a second.
     assert summary["frames_tracked"] >= FRAMES // 2, summary

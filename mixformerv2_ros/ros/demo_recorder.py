@@ -1,7 +1,8 @@
 """Demo client: starts tracking by service, records the node's debug image, prints a summary.
 
 It is what an operator does by hand: wait for the camera, call ``<tracker>/init`` with a box
-drawn on a frame (by that frame's stamp), then watch ``<tracker>/debug_image`` and
+drawn on a frame, sending that frame along (the tracker then starts on exactly that frame, even
+if discovery made it miss it), then watch ``<tracker>/debug_image`` and
 ``<tracker>/status``. It ends when the stream has been silent for ``idle_timeout`` seconds.
 """
 
@@ -35,7 +36,7 @@ class DemoRecorder(Node):
         image_topic = self.declare_parameter("image_topic", "/camera/image").value
 
         self._lock = threading.Lock()
-        self._first_header = None
+        self._first_frame: Image | None = None
         self._statuses: list[TrackerStatus] = []
         self._last_activity = None
         self.init_response = None
@@ -53,8 +54,8 @@ class DemoRecorder(Node):
 
     def _on_camera(self, msg: Image):
         with self._lock:
-            if self._first_header is None:
-                self._first_header = msg.header
+            if self._first_frame is None:
+                self._first_frame = msg
                 self._last_activity = time.monotonic()
 
     def _on_debug(self, msg: Image):
@@ -77,9 +78,9 @@ class DemoRecorder(Node):
             self._statuses.append(msg)
             self._last_activity = time.monotonic()
 
-    def first_header(self):
+    def first_frame(self) -> Image | None:
         with self._lock:
-            return self._first_header
+            return self._first_frame
 
     def tracker_has_frames(self) -> bool:
         """Whether the tracker has handled a frame (it publishes a status for each, idle or not)."""
@@ -91,14 +92,15 @@ class DemoRecorder(Node):
             return (self._last_activity is not None
                     and time.monotonic() - self._last_activity > self.idle_timeout)
 
-    def request_init(self, header) -> InitTarget.Request:
+    def request_init(self, frame: Image) -> InitTarget.Request:
         request = InitTarget.Request()
         x, y, w, h = self.box_xywh
         request.box.center.position.x = x + w / 2.0
         request.box.center.position.y = y + h / 2.0
         request.box.size_x = float(w)
         request.box.size_y = float(h)
-        request.header = header
+        request.header = frame.header
+        request.image = frame
         return request
 
     def summary(self) -> dict:
@@ -137,15 +139,14 @@ def main(args=None) -> int:
     spinner.start()
     try:
         deadline = time.monotonic() + 60.0
-        while node.first_header() is None:
+        while node.first_frame() is None:
             if time.monotonic() > deadline:
                 node.get_logger().error("no camera frame within 60 s")
                 return 1
             time.sleep(0.01)
-        node.destroy_subscription(node._camera_sub)  # only the first frame's header is needed
-        # The tracker may match the camera a moment after we did, and would then refuse an init
-        # ("no image received yet"): wait until it has handled a frame. It inits on the first
-        # frame if that is still in its buffer, else on its newest, and says which.
+        node.destroy_subscription(node._camera_sub)  # only the first frame is needed
+        # Wait until the tracker has handled a frame: tracking from the first frame on, not
+        # before the tracker sees the stream.
         while not node.tracker_has_frames():
             if time.monotonic() > deadline:
                 node.get_logger().error(f"no status from {node.tracker} within 60 s")
@@ -154,7 +155,7 @@ def main(args=None) -> int:
         if not node.init_client.wait_for_service(timeout_sec=60.0):
             node.get_logger().error(f"service {node.tracker}/init not available")
             return 1
-        future = node.init_client.call_async(node.request_init(node.first_header()))
+        future = node.init_client.call_async(node.request_init(node.first_frame()))
         while not future.done():
             time.sleep(0.01)
         node.init_response = future.result()
