@@ -27,9 +27,4 @@ freeze() {
 freeze &
 freezer=$!
 trap 'kill $freezer 2>/dev/null; wait $freezer 2>/dev/null; pkill -CONT -f "$nodes"; pkill -CONT -f "$tests"' EXIT
-(
-  # shellcheck disable=SC1091
-  source "$here/ros_env.sh" "$distro" || exit 2
-  cd "$here/.." || exit 2
-  pytest -p no:cacheprovider -m ros "$@" test
-)
+"$here/run_tests.sh" "$distro" -- -m ros "$@"

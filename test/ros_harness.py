@@ -181,18 +181,17 @@ class SpinningNode:
         process was stalled just after discovery)."""
         if not client.wait_for_service(timeout_sec=timeout):
             raise TimeoutError(f"service {client.srv_name} not available within {timeout} s")
-        futures = [client.call_async(request)]
+        futures = []
 
-        def answered():
-            if any(f.done() for f in futures):
-                return True
-            if retry_after is not None and time.monotonic() - sent_at[0] > retry_after:
-                futures.append(client.call_async(request))
-                sent_at[0] = time.monotonic()
-            return False
+        def one_try():  # send, then wait retry_after (or the whole timeout) for any answer
+            futures.append(client.call_async(request))
+            try:
+                wait_until(lambda: any(f.done() for f in futures), retry_after or timeout)
+            except TimeoutError:
+                return False
+            return True
 
-        sent_at = [time.monotonic()]
-        wait_until(answered, timeout, message=f"no response from {client.srv_name} in {timeout} s")
+        wait_until(one_try, timeout, interval=0.0, message=f"no response from {client.srv_name} in {timeout} s")
         return next(f for f in futures if f.done()).result()
 
     def close(self):

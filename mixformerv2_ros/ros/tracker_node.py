@@ -41,6 +41,7 @@ from sensor_msgs.msg import CompressedImage, Image
 from std_srvs.srv import SetBool, Trigger
 from vision_msgs.msg import Detection2D, Detection2DArray, ObjectHypothesisWithPose
 
+from mixformerv2_ros.model.config import demo_model_path
 from mixformerv2_ros.msg import TrackerStatus
 from mixformerv2_ros.ros.image_conversion import (ImageConversionError, bgr_to_image, check_image,
                                                   compressed_to_bgr, image_to_bgr)
@@ -227,8 +228,6 @@ class TrackerNode(LifecycleNode):
 
         model_path = self._param("model_path")
         if not model_path:
-            from mixformerv2_ros.model.config import demo_model_path
-
             model_path = demo_model_path()
             if model_path is None:
                 raise ValueError("no model_path given and no demo model installed: set model_path to an "
@@ -352,7 +351,7 @@ class TrackerNode(LifecycleNode):
             try:  # O(1) header checks: a malformed frame never displaces a good one
                 check_image(msg)
             except ImageConversionError as exc:
-                self._reject(str(exc), "rejected")
+                self._reject(str(exc))
                 return
         frame = _Frame(msg, _stamp_ns(msg.header.stamp))
         with self._frames_lock:
@@ -373,9 +372,9 @@ class TrackerNode(LifecycleNode):
         with self._stats_lock:
             self._stats[counter] += 1
 
-    def _reject(self, reason: str, counter: str):
-        """Count (a rejected frame or a refused init) and log why; each kind of reason is logged
-        at most every 2 s."""
+    def _reject(self, reason: str, counter: str = "rejected"):
+        """Count (a rejected frame, or with counter "inits_refused" a refused init) and log why;
+        each kind of reason is logged at most every 2 s."""
         self._count(counter)
         self._stats["last_error"] = reason
         kind = re.sub(r"[0-9.,x()\-]+", "#", reason)[:48]
@@ -402,14 +401,14 @@ class TrackerNode(LifecycleNode):
             try:
                 self._process(frame)
             except Exception as exc:  # never let one frame stop the node
-                self._reject(f"frame {frame.stamp_ns}: {type(exc).__name__}: {exc}", "rejected")
+                self._reject(f"frame {frame.stamp_ns}: {type(exc).__name__}: {exc}")
 
     def _process(self, frame: _Frame):
         started = time.perf_counter()
         try:
             image = self._decode(frame.msg)
         except ImageConversionError as exc:
-            self._reject(str(exc), "rejected")
+            self._reject(str(exc))
             return
         result = None
         with self._tracker_lock:
@@ -425,7 +424,7 @@ class TrackerNode(LifecycleNode):
                 try:
                     result = self.tracker.track(image)
                 except InvalidInputError as exc:
-                    self._reject(str(exc), "rejected")
+                    self._reject(str(exc))
                     return
                 self._stats["step_ms"] = (time.perf_counter() - step_started) * 1e3
                 self._frames_since_init += 1
