@@ -116,17 +116,38 @@ def test_help_explains_the_layouts_and_measures(capsys):
         evaluate.main(["--help"])
     assert exit_info.value.code == 0
     text = capsys.readouterr().out
-    for word in ("lasot", "got10k", "otb", "uav123", "--csrt", "--max-frames", "AUC", "normalised precision"):
+    for word in ("lasot", "got10k", "otb", "uav123", "--baseline", "--nano-dir", "--max-frames", "AUC",
+                 "normalised precision"):
         assert word in text
 
 
-def test_eval_reports_unusable_input_clearly(tmp_path, golden_dir, capsys):
+def test_eval_reports_unusable_input_clearly(tmp_path, golden_dir, uav_dev_dir, capsys):
     model = str(golden_dir / "mixformerv2_small_d1.pth.tar")
     assert evaluate.main([str(tmp_path), "--model", model, "--out", str(tmp_path / "out")]) == 2
     assert "no known sequence layout" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         evaluate.main([str(tmp_path), "--model", model, "--set", "lost_threshold=2"])
     assert "lost_threshold" in capsys.readouterr().err
+    assert evaluate.main([str(uav_dev_dir), "--model", model, "--baseline", "nano", "--nano-dir", str(tmp_path)]) == 2
+    assert "nanotrack_backbone_sim.onnx" in capsys.readouterr().err
+
+
+def test_sequences_come_from_several_folders_and_unknown_names_are_refused(tmp_path, uav_dev_dir, shared_dir,
+                                                                           capsys):
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "person12_1").symlink_to(uav_dev_dir / "person12_1")
+    model = str(shared_dir / "golden" / "mixformerv2_small_d1.pth.tar")
+    argv = [str(uav_dev_dir), str(other), "--model", model, "--out", str(tmp_path / "out"), "--max-frames", "3"]
+    assert evaluate.main(argv) == 2
+    assert "person12_1 is in more than one data folder" in capsys.readouterr().err
+    (other / "person12_1").unlink()
+    (other / "copy_of_car").symlink_to(uav_dev_dir / "car16_1")
+    assert evaluate.main(argv + ["--sequences", "car16_1,copy_of_car,nope"]) == 2
+    assert "['nope'] not found" in capsys.readouterr().err
+    assert evaluate.main(argv + ["--sequences", "copy_of_car,car16_1"]) == 0
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert list(summary["mixformerv2"]["per_sequence"]) == ["copy_of_car", "car16_1"]
 
 
 def test_eval_on_real_clips_writes_consistent_results(tmp_path, uav_dev_dir, golden_dir, capsys):
@@ -141,15 +162,20 @@ def test_eval_on_real_clips_writes_consistent_results(tmp_path, uav_dev_dir, gol
         "12",
         "--out",
         str(tmp_path),
-        "--csrt",
+        "--baseline",
+        "nano",
+        "--baseline",
+        "csrt",
     ]
     code = evaluate.main(argv)
     if not csrt_available:
         assert code == 2 and "opencv-contrib-python-headless" in capsys.readouterr().err
-        code = evaluate.main(argv[:-1])
+        code = evaluate.main(argv[:-2])
     assert code == 0
     summary = json.loads((tmp_path / "summary.json").read_text())
-    trackers = ["mixformerv2", "csrt"] if csrt_available else ["mixformerv2"]
+    trackers = ["mixformerv2", "nanotrack", "csrt"] if csrt_available else ["mixformerv2", "nanotrack"]
+    # NanoTrack really tracks these first frames (the golden MixFormerV2 has random weights)
+    assert summary["nanotrack"]["measures"]["auc"] > 0.4
     assert sorted(summary) == sorted(trackers)
     for name in trackers:
         assert summary[name]["sequences"] == 2 and summary[name]["frames"] == 24

@@ -1,4 +1,4 @@
-"""mixformerv2-eval: run the tracker (and optionally OpenCV's CSRT) on benchmark sequences.
+"""mixformerv2-eval: run the tracker (and optionally OpenCV's CSRT and TrackerNano) on benchmark sequences.
 
 Writes one JSON per tracker and sequence (boxes, scores, states, step times, measures), a
 ``summary.json`` and a success plot, and prints a summary table.
@@ -43,7 +43,8 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(
         prog="mixformerv2-eval", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("data", type=Path, help="folder holding the sequences (see layouts above)")
+    parser.add_argument("data", type=Path, nargs="+",
+                        help="folder(s) holding the sequences (see layouts above); several are read in turn")
     parser.add_argument(
         "--model", type=Path, required=True, help="official .pth.tar checkpoint or exported .onnx"
     )
@@ -68,7 +69,19 @@ def parse_args(argv):
         "--out", type=Path, default=Path("eval_results"), help="output folder (default: eval_results)"
     )
     parser.add_argument(
-        "--csrt", action="store_true", help="also run OpenCV's CSRT tracker on the same frames"
+        "--baseline",
+        action="append",
+        choices=BASELINES,
+        default=[],
+        help="also run this OpenCV tracker on the same frames, repeatable: csrt (CSRT, opencv-contrib) "
+        "or nano (TrackerNano, NanoTrack v2, ONNX files from --nano-dir)",
+    )
+    parser.add_argument(
+        "--nano-dir",
+        type=Path,
+        default=DEFAULT_NANO_DIR,
+        help="folder with nanotrack_backbone_sim.onnx and nanotrack_head_sim.onnx for --baseline nano "
+        "(default: ../shared/models/nanotrack_v2 beside the checkout)",
     )
     parser.add_argument(
         "--set",
@@ -88,6 +101,10 @@ def parse_args(argv):
     except ValueError as error:
         parser.error(str(error))
     return args
+
+
+BASELINES = ("csrt", "nano")
+DEFAULT_NANO_DIR = Path(__file__).resolve().parents[3] / "shared" / "models" / "nanotrack_v2"
 
 
 def _parse_setting(item: str):
@@ -145,6 +162,36 @@ class CsrtRunner:
         if found:
             self._box = tuple(float(v) for v in box)
         return self._box, None, "tracking" if found else "lost"
+
+
+class NanoRunner:
+    """OpenCV's TrackerNano (NanoTrack v2): what a robotics user can pick today for fast CPU tracking."""
+
+    name = "nanotrack"
+    FILES = ("nanotrack_backbone_sim.onnx", "nanotrack_head_sim.onnx")
+
+    def __init__(self, model_dir: Path):
+        missing = [name for name in self.FILES if not (Path(model_dir) / name).is_file()]
+        if missing:
+            raise FileNotFoundError(f"--baseline nano: {', '.join(missing)} not found in {model_dir} (--nano-dir)")
+        self._params = cv2.TrackerNano_Params()
+        self._params.backbone = str(Path(model_dir) / self.FILES[0])
+        self._params.neckhead = str(Path(model_dir) / self.FILES[1])
+
+    def start(self, image, box):
+        self._tracker = cv2.TrackerNano_create(self._params)
+        self._box = tuple(float(v) for v in box)
+        self._tracker.init(image, tuple(int(round(v)) for v in box))
+
+    def step(self, image):
+        found, box = self._tracker.update(image)
+        if found:
+            self._box = tuple(float(v) for v in box)
+        return self._box, float(self._tracker.getTrackingScore()), "tracking" if found else "lost"
+
+
+def make_baseline(name: str, args):
+    return CsrtRunner() if name == "csrt" else NanoRunner(args.nano_dir)
 
 
 def run_sequence(runner, sequence: Sequence, max_frames) -> dict:
@@ -256,9 +303,22 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     try:
         names = [n.strip() for n in args.sequences.split(",") if n.strip()] if args.sequences else None
-        sequences = load_sequences(args.data, None if args.layout == "auto" else args.layout, names)
-        csrt = [CsrtRunner()] if args.csrt else []  # before loading the model: fail fast
-        runners = [MixFormerRunner(args)] + csrt
+        layout = None if args.layout == "auto" else args.layout
+        available = {}
+        for folder in args.data:
+            for sequence in load_sequences(folder, layout):
+                if sequence.name in available:
+                    raise ValueError(f"sequence {sequence.name} is in more than one data folder")
+                available[sequence.name] = sequence
+        unknown = [n for n in names or () if n not in available]
+        if unknown:
+            raise ValueError(f"sequence(s) {unknown} not found in {', '.join(map(str, args.data))}; "
+                             f"available: {sorted(available)}")
+        sequences = [available[n] for n in names] if names else list(available.values())
+        if args.threads:
+            cv2.setNumThreads(args.threads)  # the OpenCV baselines get the same CPU budget
+        baselines = [make_baseline(name, args) for name in dict.fromkeys(args.baseline)]  # before the model: fail fast
+        runners = [MixFormerRunner(args)] + baselines
     except (ValueError, RuntimeError, FileNotFoundError) as error:
         print(f"mixformerv2-eval: error: {error}", file=sys.stderr)
         return 2
