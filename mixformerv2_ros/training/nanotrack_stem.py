@@ -1,0 +1,139 @@
+"""A tracking-pretrained convolutional patch embedding: NanoTrack v2's backbone, rebuilt in PyTorch.
+
+Why: the ImageNet-pretrained Lite0 stem gave features that say *what* a thing is; a tracker
+needs features that tell *this* object from its neighbours under scale and viewpoint change.
+NanoTrack v2's backbone (a MobileNetV3-style net of 188 K parameters, Apache-2.0, trained by
+its authors on large tracking data sets) was trained for exactly that, and its 48-channel map
+has stride 16, the ViT's patch size, so it replaces the patch projection token for token.
+
+The weights are read from the ONNX file ``nanotrack_backbone_sim.onnx`` (see
+``../shared/models/nanotrack_v2/README.md``): the graph is a plain chain of Conv, ReLU,
+HardSwish, squeeze-excitation (GlobalAveragePool, Gemm, HardSigmoid, Mul) and residual Adds, so
+it is rebuilt here node by node from its initializers. Nothing is executed from the file but
+that table of operators, and only the operators listed in ``_SUPPORTED`` are accepted.
+(``onnx2torch`` would do this too, but it imports torchvision, which the pinned torch has no
+build of here.)
+
+Input convention: NanoTrack was trained on BGR crops with values 0..255. The tracker feeds RGB
+crops normalised with the model config's mean and std, so the demo config uses mean 0 and std
+1/255 (values 0..255) and this module swaps the first convolution's input channels (RGB in).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+STEM_CHANNELS = 48
+STEM_STRIDE = 16
+#: Where the project's checkout finds the NanoTrack v2 graphs (the shared folder beside it).
+DEFAULT_BACKBONE = Path(__file__).resolve().parents[3] / "shared" / "models" / "nanotrack_v2" / \
+    "nanotrack_backbone_sim.onnx"
+_SUPPORTED = {"Conv", "Relu", "HardSwish", "HardSigmoid", "GlobalAveragePool", "Reshape", "Gemm", "Mul", "Add"}
+
+
+class OnnxChainStem(nn.Module):
+    """Runs a small ONNX convolutional graph as torch operations, with its weights as parameters.
+
+    ``steps`` holds (op, input names, output name, attributes, parameter names) in graph order;
+    ``forward`` evaluates them with a dictionary of named values, which traces and exports to
+    ONNX as ordinary torch operators.
+    """
+
+    def __init__(self, steps, weights: dict, input_name: str, output_name: str):
+        super().__init__()
+        self.steps = steps
+        self.input_name, self.output_name = input_name, output_name
+        self.params = nn.ParameterDict({_key(name): nn.Parameter(value, requires_grad=False)
+                                        for name, value in weights.items()})
+
+    def _param(self, name):
+        return self.params[_key(name)]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        values = {self.input_name: x}
+        for op, inputs, output, attrs, params in self.steps:
+            args = [self._param(i) if i in params else values[i] for i in inputs]
+            values[output] = _apply(op, args, attrs)
+        return values[self.output_name]
+
+
+def _key(onnx_name: str) -> str:
+    return onnx_name.replace(".", "_").replace("/", "_").replace(":", "_")
+
+
+def _apply(op, args, attrs):
+    if op == "Conv":
+        pads = attrs.get("pads", [0, 0, 0, 0])
+        if pads[:2] != pads[2:]:
+            raise ValueError(f"asymmetric Conv padding {pads} is not supported")
+        return F.conv2d(args[0], args[1], args[2] if len(args) > 2 else None, stride=attrs.get("strides", 1),
+                        padding=pads[:2], dilation=attrs.get("dilations", 1), groups=attrs.get("group", 1))
+    if op == "Relu":
+        return F.relu(args[0])
+    if op == "HardSwish":
+        return F.hardswish(args[0])
+    if op == "HardSigmoid":  # y = clip(alpha * x + beta, 0, 1)
+        return (attrs.get("alpha", 0.2) * args[0] + attrs.get("beta", 0.5)).clamp(0.0, 1.0)
+    if op == "GlobalAveragePool":
+        return args[0].mean(dim=(2, 3), keepdim=True)
+    if op == "Reshape":
+        # The squeeze-excitation reshapes were exported for batch 1: (1, C) and (1, C, 1, 1).
+        # Keep the batch free so training and batched re-acquisition can use it.
+        return args[0].flatten(1) if attrs["rank"] == 2 else args[0].reshape(args[0].shape[0], -1, 1, 1)
+    if op == "Gemm":
+        weight = args[1].t() if attrs.get("transB", 0) else args[1]
+        out = attrs.get("alpha", 1.0) * (args[0] @ weight)
+        return out + attrs.get("beta", 1.0) * args[2] if len(args) > 2 else out
+    if op == "Mul":
+        return args[0] * args[1]
+    if op == "Add":
+        return args[0] + args[1]
+    raise ValueError(f"unsupported ONNX operator {op}")
+
+
+def load_onnx_chain(path) -> OnnxChainStem:
+    """Rebuild the convolutional chain of an ONNX file as an ``OnnxChainStem`` (weights frozen)."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(path))
+    graph = model.graph
+    initializers = {i.name: torch.from_numpy(numpy_helper.to_array(i).copy()) for i in graph.initializer}
+    steps, weights = [], {}
+    for node in graph.node:
+        if node.op_type not in _SUPPORTED:
+            raise ValueError(f"{path}: operator {node.op_type} is not supported by the stem rebuild")
+        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        attrs = {k: (list(v) if isinstance(v, (list, tuple)) else v) for k, v in attrs.items()}
+        if node.op_type == "Reshape":  # its second input is a shape constant, not a weight
+            rank = len(initializers[node.input[1]])
+            steps.append(("Reshape", [node.input[0]], node.output[0], {"rank": rank}, ()))
+            continue
+        params = tuple(name for name in node.input if name in initializers)
+        weights.update({name: initializers[name].float() for name in params})
+        steps.append((node.op_type, list(node.input), node.output[0], attrs, params))
+    return OnnxChainStem(steps, weights, graph.input[0].name, graph.output[0].name)
+
+
+
+def nanotrack_stem(path=DEFAULT_BACKBONE) -> OnnxChainStem:
+    """NanoTrack v2's backbone taking RGB crops with values 0..255: (N,3,H,W) -> (N,48,H/16,W/16).
+
+    The first convolution's input channels are reversed, so RGB in equals BGR into the original.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise RuntimeError(f"NanoTrack v2 backbone not found at {path}: pass its path "
+                           "(../shared/models/nanotrack_v2/nanotrack_backbone_sim.onnx)")
+    stem = load_onnx_chain(path)
+    op, _, _, _, params = stem.steps[0]
+    if op != "Conv" or stem._param(params[0]).shape[1] != 3:
+        raise ValueError(f"{path}: the first operator is not a 3-channel convolution")
+    with torch.no_grad():
+        weight = stem._param(params[0])
+        weight.copy_(weight.flip(1))
+    return stem.eval()
