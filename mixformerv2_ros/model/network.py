@@ -72,8 +72,14 @@ class MixedAttention(nn.Module):
         return self._attend(q, k, v), k, v
 
     def forward_search(self, x_s: torch.Tensor, k_t: torch.Tensor, v_t: torch.Tensor):
-        """Search + prediction tokens against cached template keys/values and their own."""
+        """Search + prediction tokens against cached template keys/values and their own.
+
+        A cache of batch 1 serves a batch of search crops (windows of one frame, all looking
+        for the same target): it is broadcast, not copied per crop.
+        """
         q, k, v = self._split_heads(x_s)
+        batch = q.shape[0]
+        k_t, v_t = k_t.expand(batch, -1, -1, -1), v_t.expand(batch, -1, -1, -1)
         return self._attend(q, torch.cat([k_t, k], dim=2), torch.cat([v_t, v], dim=2))
 
 

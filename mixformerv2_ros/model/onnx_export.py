@@ -2,8 +2,10 @@
 
 ``OUT.templates.onnx`` maps (template, online_template) -> template_cache and runs only when
 the templates change; ``OUT.onnx`` maps (template_cache, search) -> boxes_cxcywh, score_logit,
-probs and runs every frame. Both carry the model's ``ModelConfig`` (crop sizes, factors,
-normalisation) as metadata, so a runtime needs neither torch nor a config file.
+probs and runs every frame; its search batch is free, so several windows of one frame (the
+whole-frame re-acquisition) run in one call against the same cache. Both carry the model's
+``ModelConfig`` (crop sizes, factors, normalisation) as metadata, so a runtime needs neither
+torch nor a config file.
 """
 
 from __future__ import annotations
@@ -68,6 +70,8 @@ def export_onnx(model, out_path) -> tuple[Path, Path]:
         torch.onnx.export(_StepGraph(model), (cache, search), str(step_path),
                           input_names=["template_cache", "search"],
                           output_names=["boxes_cxcywh", "score_logit", "probs"],
+                          dynamic_axes={name: {0: "crops"} for name in ("search", "boxes_cxcywh", "score_logit",
+                                                                         "probs")},
                           opset_version=OPSET, dynamo=False)
     metadata = cfg.to_metadata()
     _add_metadata(template_path, metadata | {"mixformerv2.graph": '"templates"'})

@@ -32,6 +32,9 @@ class TrackerSettings:
     "lost"), ``recover_threshold`` and ``recover_frames`` (leave it), ``lost_search_factor``
     (search factor while lost; ``None``: 4/3 of ``search_factor``). ``lost_threshold=0`` turns
     the lost state off, which gives the official tracker's behaviour exactly.
+    ``reacquire_windows``: while lost, this many windows of a tiling of the whole frame are
+    searched per frame besides the local region (``reacquire``); 0 turns it off. It bounds the
+    extra cost per lost frame to that many network steps (run as one batch).
     """
 
     search_factor: float | None = None
@@ -44,6 +47,7 @@ class TrackerSettings:
     recover_threshold: float = 0.5
     recover_frames: int = 3
     lost_search_factor: float | None = None
+    reacquire_windows: int = 4
 
     def __post_init__(self):
         for name in ("search_factor", "template_factor", "lost_search_factor"):
@@ -56,6 +60,10 @@ class TrackerSettings:
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
             object.__setattr__(self, name, int(value))
+        windows = self.reacquire_windows
+        if isinstance(windows, bool) or not isinstance(windows, numbers.Integral) or not 0 <= windows <= 64:
+            raise ValueError(f"reacquire_windows must be an integer in [0, 64] (0: off), got {windows!r}")
+        object.__setattr__(self, "reacquire_windows", int(windows))
         if self.color_order not in COLOR_ORDERS:
             raise ValueError(f"color_order must be one of {COLOR_ORDERS}, got {self.color_order!r}")
         if self.recover_threshold < self.lost_threshold:

@@ -6,7 +6,8 @@ official ``MixFormerOnline`` tracker does. The online template follows the offic
 ``update_interval`` frames it becomes the best template crop whose score exceeded
 ``online_score_threshold`` since the last replacement, or the first template if none did. On top
 of that a lost-target state machine (``lost_target``) freezes the templates and widens the search
-while the target is gone.
+while the target is gone, and a whole-frame re-acquisition (``reacquire``) looks for it outside
+the local search region.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import numpy as np
 from mixformerv2_ros.tracker.crop import CropExtractor, Normalizer, clip_box, crop_window, map_box_back
 from mixformerv2_ros.tracker.errors import InvalidInputError
 from mixformerv2_ros.tracker.lost_target import LOST, TRACKING, LostTargetMonitor
+from mixformerv2_ros.tracker.reacquire import WindowCycle
 from mixformerv2_ros.tracker.settings import TrackerSettings
 
 IDLE = "idle"
@@ -27,12 +29,15 @@ IDLE = "idle"
 @dataclass(frozen=True)
 class TrackResult:
     """One tracked frame: ``box`` (x, y, w, h) in pixels, ``score`` in 0..1, ``state``
-    ("tracking" or "lost") and ``frame_index`` (frames since ``initialize``, which is 0)."""
+    ("tracking" or "lost"), ``frame_index`` (frames since ``initialize``, which is 0) and
+    ``crops``, the search crops the network ran on (1, plus the re-acquisition windows while lost:
+    the frame's cost in network steps)."""
 
     box: tuple[float, float, float, float]
     score: float
     state: str
     frame_index: int
+    crops: int = 1
 
 
 class Tracker:
@@ -54,6 +59,7 @@ class Tracker:
         self._settings = self._requested.resolved(*self._model_factors)
         self._normalize = Normalizer(config.mean, config.std)
         self._extract_crop = CropExtractor()
+        self._windows = WindowCycle()
         self.reset()
 
     @classmethod
@@ -118,6 +124,7 @@ class Tracker:
         self._online_template = None
         self._candidate = None
         self._candidate_score = -1.0
+        self._windows.reset()
 
     def close(self) -> None:
         """Release the backend's memory (GPU); the tracker cannot be used afterwards."""
@@ -151,6 +158,12 @@ class Tracker:
         if not (math.isfinite(score) and np.all(np.isfinite(prediction.box_cxcywh))):
             raise RuntimeError("the inference backend returned a non-finite box or score")
         box = clip_box(map_box_back(prediction.box_cxcywh, window), height, width)
+        crops = 1
+        if lost and settings.reacquire_windows:
+            found = self._search_whole_frame(image, settings)
+            crops += found[2]
+            if found[1] > score and found[1] >= settings.recover_threshold:
+                box, score = found[0], found[1]
 
         self._frame_index += 1
         self._frame_shape = (height, width)
@@ -160,7 +173,22 @@ class Tracker:
             self._update_online_template(image, box, score, settings)
         elif decision.entered_lost:
             self._drop_candidate()
-        return TrackResult(self._prior, score, decision.state, self._frame_index)
+        return TrackResult(self._prior, score, decision.state, self._frame_index, crops)
+
+    def _search_whole_frame(self, image, settings):
+        """(best box, its score, windows run) over the next re-acquisition windows of the frame."""
+        height, width = image.shape[:2]
+        windows = self._windows.next((height, width), self._prior, settings.lost_search_factor,
+                                     settings.reacquire_windows)
+        crops = np.concatenate([self._normalize(self._extract_crop(image, w, self._search_size), self._bgr)
+                                for w in windows])
+        predictions = self._backend.predict_batch(crops)
+        best = max(range(len(windows)), key=lambda i: predictions[i].score)
+        prediction = predictions[best]
+        if not (math.isfinite(prediction.score) and np.all(np.isfinite(prediction.box_cxcywh))):
+            raise RuntimeError("the inference backend returned a non-finite box or score")
+        box = clip_box(map_box_back(prediction.box_cxcywh, windows[best]), height, width)
+        return box, float(prediction.score), len(windows)
 
     @property
     def _bgr(self) -> bool:
