@@ -14,7 +14,7 @@ setup(
     license="MIT",
     python_requires=">=3.10",
     packages=find_packages(include=["mixformerv2_ros", "mixformerv2_ros.*"]),
-    package_data={"mixformerv2_ros": ["models/*.onnx", "models/*.md"]},
+    package_data={"mixformerv2_ros": ["models/*.onnx", "models/*.md", "models/*.mp4"]},
     install_requires=[
         # torch is not pinned here (users bring their CUDA build); install with
         # `-c requirements/constraints-kilted.txt` to get this project's pinned CPU build.

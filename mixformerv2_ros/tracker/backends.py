@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,10 @@ class InferenceBackend(ABC):
 
     config: ModelConfig
     name: str = "backend"
+    #: The numeric path that runs (fp32, int8, int8-static, fp16, bf16).
+    precision: str = "fp32"
+    #: With ``precision="auto"`` (ONNX Runtime): the accuracy gate's ``PrecisionChoice``.
+    precision_choice = None
 
     @abstractmethod
     def set_templates(self, template: np.ndarray, online_template: np.ndarray) -> None:
@@ -44,6 +49,13 @@ class InferenceBackend(ABC):
     @abstractmethod
     def predict(self, search: np.ndarray) -> Prediction:
         """Box and confidence for one search crop, using the kept template cache."""
+
+    def predict_batch(self, searches: np.ndarray) -> list[Prediction]:
+        """Boxes and confidences for N search crops (N x 3 x S x S) against the same templates.
+
+        This default runs them one by one; backends that can batch do it in one call.
+        """
+        return [self.predict(search[None]) for search in searches]
 
     def close(self) -> None:
         """Free the model (and device memory)."""
@@ -100,6 +112,9 @@ class OnnxRuntimeBackend(InferenceBackend):
         for output in ("boxes_cxcywh", "score_logit"):
             self._binding.bind_output(output, "cpu")
         self._has_cache = False
+        search_input = next(i for i in self._step.get_inputs() if i.name == "search")
+        # graphs exported before the batch axis was freed take one crop per call
+        self._batches = not isinstance(search_input.shape[0], int)
 
     def set_templates(self, template, online_template):
         import onnxruntime as ort
@@ -108,6 +123,7 @@ class OnnxRuntimeBackend(InferenceBackend):
             "template": np.ascontiguousarray(template, dtype=np.float32),
             "online_template": np.ascontiguousarray(online_template, dtype=np.float32)})
         # Bound once, reused by every frame until the templates change.
+        self._cache_array = cache
         self._cache = ort.OrtValue.ortvalue_from_numpy(cache)
         self._binding.bind_ortvalue_input("template_cache", self._cache)
         self._has_cache = True
@@ -120,8 +136,17 @@ class OnnxRuntimeBackend(InferenceBackend):
         boxes, logit = self._binding.copy_outputs_to_cpu()
         return _prediction(boxes, logit)
 
+    def predict_batch(self, searches):
+        if not self._batches:
+            return super().predict_batch(searches)
+        if not self._has_cache:
+            raise RuntimeError("set_templates() must be called before predict_batch()")
+        boxes, logits = self._step.run(["boxes_cxcywh", "score_logit"], {
+            "template_cache": self._cache_array, "search": np.ascontiguousarray(searches, dtype=np.float32)})
+        return [_prediction(b, l) for b, l in zip(boxes, np.asarray(logits).reshape(-1))]
+
     def close(self):
-        self._templates = self._step = self._binding = self._cache = None
+        self._templates = self._step = self._binding = self._cache = self._cache_array = None
 
 
 def resolve_device(device: str) -> str:
@@ -212,6 +237,18 @@ class TorchBackend(InferenceBackend):
         logit = out["score_logit"].float().cpu().numpy()
         return _prediction(boxes, logit)
 
+    def predict_batch(self, searches):
+        import torch
+
+        if self._cache is None and self._graph is None:
+            raise RuntimeError("set_templates() must be called before predict_batch()")
+        cache = self._static_cache if self._graph is not None else self._cache
+        with torch.inference_mode():
+            out = self.model.forward_cached(cache, self._tensor(searches))
+        boxes = out["boxes_cxcywh"].float().cpu().numpy()
+        logits = out["score_logit"].float().cpu().numpy().reshape(-1)
+        return [_prediction(b, l) for b, l in zip(boxes, logits)]
+
     def close(self):
         import torch
 
@@ -221,7 +258,8 @@ class TorchBackend(InferenceBackend):
             torch.cuda.empty_cache()
 
 
-def _cache_dir() -> Path:
+def cache_dir() -> Path:
+    """Where exports, quantised graphs and precision-gate verdicts are cached."""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "mixformerv2_ros" / "onnx"
 
@@ -232,7 +270,8 @@ def exported_onnx_for(checkpoint, variant: str | None = None) -> Path:
     with open(checkpoint, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
-    target = _cache_dir() / f"{digest.hexdigest()[:32]}-{variant or 'auto'}" / "model.onnx"
+    # "-b": exports with a free search batch; older cached exports are made again
+    target = cache_dir() / f"{digest.hexdigest()[:32]}-{variant or 'auto'}-b" / "model.onnx"
     if not (target.is_file() and templates_path_for(target).is_file()):
         from mixformerv2_ros.model import export_onnx, load_checkpoint
 
@@ -245,26 +284,42 @@ def exported_onnx_for(checkpoint, variant: str | None = None) -> Path:
     return target
 
 
-def quantized_onnx_for(step_path) -> Path:
-    """The dynamic-int8 version of an exported per-frame graph, made once and cached on disk."""
-    from mixformerv2_ros.tracker.quantize import quantize_dynamic_int8
+def low_precision_onnx_for(step_path, precision: str, frames=None) -> Path:
+    """The ``int8`` (dynamic) or ``int8-static`` version of an exported per-frame graph, cached on disk.
 
+    ``int8-static`` calibrates on search crops of ``frames`` (default: the gate clip).
+    """
+    from mixformerv2_ros.tracker import quantize
+
+    if precision not in ("int8", "int8-static"):
+        raise ValueError(f"no low-precision ONNX path named {precision!r} (int8, int8-static)")
     digest = hashlib.sha256(Path(step_path).read_bytes()).hexdigest()[:32]
-    target = _cache_dir() / f"{digest}-int8" / "model.onnx"
+    target = cache_dir() / f"{digest}-{precision}" / "model.onnx"
     if not target.is_file():
         tmp = target.with_name(f"tmp-{os.getpid()}")
         tmp.mkdir(parents=True, exist_ok=True)
-        quantized = quantize_dynamic_int8(step_path, tmp / "model.onnx")
+        if precision == "int8":
+            quantized = quantize.quantize_dynamic_int8(step_path, tmp / "model.onnx")
+        else:
+            from mixformerv2_ros.tracker.precision import GATE_INIT_BOX, read_gate_clip
+
+            frames = read_gate_clip() if frames is None else frames
+            quantized = quantize.quantize_static_int8(step_path, tmp / "model.onnx", frames, GATE_INIT_BOX)
         os.replace(templates_path_for(quantized), templates_path_for(target))
         os.replace(quantized, target)
-        tmp.rmdir()
+        shutil.rmtree(tmp, ignore_errors=True)
     return target
 
 
 def create_backend(model_path, backend: str = "onnxruntime", device: str = "cpu",
                    precision: str = "fp32", cuda_graph: bool = False, threads: int | None = None,
-                   variant: str | None = None) -> InferenceBackend:
-    """A backend for an official ``.pth.tar`` or an exported ``.onnx`` file."""
+                   variant: str | None = None, log=None) -> InferenceBackend:
+    """A backend for an official ``.pth.tar`` or an exported ``.onnx`` file.
+
+    ``precision="auto"`` (ONNX Runtime) runs the accuracy gate of ``precision`` (cached) and
+    takes the fastest path that passes it, else fp32; the backend's ``precision_choice`` says
+    which and why. With the torch backend ``auto`` means fp16 on CUDA and fp32 on the CPU.
+    """
     path = Path(model_path)
     if not path.is_file():
         raise FileNotFoundError(f"model file {path} does not exist")
@@ -272,12 +327,21 @@ def create_backend(model_path, backend: str = "onnxruntime", device: str = "cpu"
     if backend == "onnxruntime":
         if device not in ("cpu", "auto"):
             raise ValueError(f"the onnxruntime backend runs on the CPU; use backend 'torch' for {device!r}")
-        if precision not in ("fp32", "int8"):
-            raise ValueError(f"the onnxruntime backend runs fp32 or int8, not {precision!r}")
+        if precision not in ("auto", "fp32", "int8", "int8-static"):
+            raise ValueError(f"the onnxruntime backend runs auto, fp32, int8 or int8-static, not {precision!r}")
         step = path if is_onnx else exported_onnx_for(path, variant)
-        if precision == "int8":
-            step = quantized_onnx_for(step)
-        return OnnxRuntimeBackend(step, threads=threads)
+        choice = None
+        if precision == "auto":
+            from mixformerv2_ros.tracker.precision import choose_precision
+
+            choice = choose_precision(step, threads, log=log)
+            precision = choice.precision
+        if precision != "fp32":
+            step = low_precision_onnx_for(step, precision)
+        backend = OnnxRuntimeBackend(step, threads=threads)
+        backend.precision = precision
+        backend.precision_choice = choice
+        return backend
     if backend == "torch":
         if is_onnx:
             raise ValueError(f"{path} is an ONNX export: the torch backend needs the .pth.tar checkpoint")
@@ -287,5 +351,10 @@ def create_backend(model_path, backend: str = "onnxruntime", device: str = "cpu"
             import torch
 
             torch.set_num_threads(threads)
-        return TorchBackend(load_checkpoint(path, variant), device, precision, cuda_graph)
+        if precision == "auto":
+            precision = "fp16" if resolve_device(device).startswith("cuda") else "fp32"
+        backend = TorchBackend(load_checkpoint(path, variant), device, precision, cuda_graph)
+        backend.precision = precision
+        backend.precision_choice = None
+        return backend
     raise ValueError(f"unknown backend {backend!r} (onnxruntime or torch)")

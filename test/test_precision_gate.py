@@ -1,0 +1,72 @@
+"""precision: auto: low precision is judged by what it does to tracking on the shipped gate clip.
+
+The golden random-weight model is the negative case (its rounding-magnified boxes drift: the gate
+must refuse and run fp32, saying why); the shipped model is the positive one (a low-precision path
+passes and is chosen). Verdicts are cached.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+
+from mixformerv2_ros.model.config import demo_model_path
+from mixformerv2_ros.tracker import precision
+from mixformerv2_ros.tracker.backends import create_backend
+
+
+@pytest.fixture
+def fresh_cache(tmp_path, monkeypatch):
+    """Exports, quantised graphs and verdicts go to an empty cache folder."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    return tmp_path / "cache" / "mixformerv2_ros"
+
+
+def test_gate_clip_ships_with_the_package():
+    frames = precision.read_gate_clip()
+    assert len(frames) == 33 and frames[0].shape == (360, 640, 3) and frames[0].dtype == np.uint8
+    x, y, w, h = precision.GATE_INIT_BOX
+    assert 0 <= x and x + w <= 640 and 0 <= y and y + h <= 360
+
+
+def test_judge_refuses_a_drifting_track_and_says_why():
+    reference = ([(10.0, 10.0, 20.0, 20.0)] * 10, np.full(10, 0.9))
+    same = ([(10.5, 10.0, 20.0, 20.0)] * 10, np.full(10, 0.89))
+    assert precision.judge("int8", reference, same, 1.0).passed
+    drifted = ([(10.0, 10.0, 20.0, 20.0)] * 5 + [(40.0, 40.0, 20.0, 20.0)] * 5, np.full(10, 0.9))
+    report = precision.judge("int8", reference, drifted, 1.0)
+    assert not report.passed and "median IoU" in report.reason
+    unsure = ([(10.0, 10.0, 20.0, 20.0)] * 10, np.full(10, 0.7))
+    report = precision.judge("int8", reference, unsure, 1.0)
+    assert not report.passed and "score difference 0.200" in report.reason
+
+
+def test_auto_falls_back_to_fp32_for_the_random_weight_model(golden_dir, fresh_cache, caplog):
+    logger = logging.getLogger("gate")
+    with caplog.at_level(logging.INFO, logger="gate"):
+        backend = create_backend(golden_dir / "mixformerv2_small_d1.pth.tar", precision="auto", threads=1,
+                                 log=logger.info)
+    choice = backend.precision_choice
+    assert backend.precision == choice.precision == "fp32"
+    assert "no low-precision path passed" in choice.reason and not choice.cached
+    refused = {r.precision: r for r in choice.reports if not r.passed}
+    assert set(refused) == set(precision.CANDIDATES)
+    assert all("drifts from fp32" in r.reason or "could not be built" in r.reason for r in refused.values())
+    assert "trying int8" in caplog.text
+    # the verdict is cached: a second load measures nothing
+    again = create_backend(golden_dir / "mixformerv2_small_d1.pth.tar", precision="auto", threads=1)
+    assert again.precision_choice.cached and again.precision_choice.reports == choice.reports
+    assert list((fresh_cache / "precision_gate").glob("*.json"))
+
+
+def test_auto_picks_a_low_precision_path_for_the_shipped_model(fresh_cache):
+    backend = create_backend(demo_model_path(), precision="auto", threads=1)
+    choice = backend.precision_choice
+    assert choice.precision in precision.CANDIDATES, choice.summary()
+    chosen = next(r for r in choice.reports if r.precision == choice.precision)
+    fp32 = next(r for r in choice.reports if r.precision == "fp32")
+    assert chosen.passed and chosen.step_ms * precision.MIN_SPEEDUP <= fp32.step_ms
+    assert backend.precision == choice.precision
+    assert backend.config.search_size == 224  # the quantised graph keeps the model's metadata
