@@ -50,9 +50,10 @@ def test_hostile_inputs(start_ros_executable, ros_node, golden_dir, uav_dev_dir)
 
     model = str(golden_dir / "mixformerv2_small_d1.pth.tar")
     node = start_ros_executable("tracker_node", params={"model_path": model, "reliability": "reliable",
-                                                        "lost_threshold": 0.0})
+                                                        "lost_threshold": 0.0, "precision": "fp32"})
     compressed_node = start_ros_executable(
-        "tracker_node", params={"model_path": model, "reliability": "reliable", "use_compressed": True},
+        "tracker_node", params={"model_path": model, "reliability": "reliable", "use_compressed": True,
+                                "precision": "fp32"},
         ros_args=["-r", "__node:=compressed_tracker"])
     outputs = NodeOutputs(ros_node)
     compressed_outputs = NodeOutputs(ros_node, "/compressed_tracker")

@@ -61,8 +61,18 @@ def test_configure_fails_with_a_clear_message_and_the_node_stays_up(start_ros_ex
     # No model_path: the shipped demo model, said loudly.
     assert demo_model_path() is not None, "the demo model must ship in mixformerv2_ros/models/"
     empty = start_ros_executable("tracker_node", params={"model_path": ""})
-    wait_until(lambda: Lifecycle(ros_node).state() == "active", 60.0, message=empty.log())
+    wait_until(lambda: Lifecycle(ros_node).state() == "active", 120.0, message=empty.log())
     assert "DEMO model" in empty.log() and "official MixFormerV2 weights" in empty.log()
+    # precision auto (the default): the accuracy gate's choice and why, in the log and /diagnostics
+    assert "precision auto -> " in empty.log()
+    from diagnostic_msgs.msg import DiagnosticArray
+
+    diagnostics = []
+    ros_node.node.create_subscription(DiagnosticArray, "/diagnostics", diagnostics.append, 10)
+    wait_until(lambda: diagnostics, 10.0, message="no /diagnostics")
+    values = {kv.key: kv.value for kv in diagnostics[-1].status[0].values}
+    chosen = empty.log().split("precision auto -> ", 1)[1].split(" ", 1)[0]
+    assert values["precision"].startswith(chosen + " (") and "gate step" in values["precision"]
 
 
 def test_lifecycle_transitions_and_run_time_parameters(start_ros_executable, ros_node, golden_dir, uav_dev_dir):
@@ -72,7 +82,8 @@ def test_lifecycle_transitions_and_run_time_parameters(start_ros_executable, ros
     from mixformerv2_ros.srv import InitTarget
 
     node = start_ros_executable("tracker_node", params={
-        "model_path": _model(golden_dir), "autostart": False, "reliability": "reliable", "threads": 1})
+        "model_path": _model(golden_dir), "autostart": False, "reliability": "reliable", "threads": 1,
+        "precision": "fp32"})
     lifecycle, camera, outputs = Lifecycle(ros_node), Camera(ros_node), NodeOutputs(ros_node)
     frames, boxes = clip_frames(uav_dev_dir, "boat1", 6)
     assert lifecycle.state() == "unconfigured"

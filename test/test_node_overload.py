@@ -70,7 +70,8 @@ def tracking_node(start_ros_executable, ros_node, golden_dir, uav_dev_dir):
         # The default best-effort image subscription, as for a camera: with a reliable one an
         # overloaded reader makes Fast DDS retransmit, which stalled frames for seconds on Jazzy.
         model = {} if variant == "demo" else {
-            "model_path": str(golden_dir / f"mixformerv2_{variant}_d1.pth.tar"), "lost_threshold": 0.0}
+            "model_path": str(golden_dir / f"mixformerv2_{variant}_d1.pth.tar"), "lost_threshold": 0.0,
+            "precision": "fp32"}
         node = start_ros_executable("tracker_node", params={
             "publish_debug_image": False, "threads": 1, **model, **params})
         outputs, camera = NodeOutputs(ros_node), Camera(ros_node)

@@ -10,7 +10,8 @@ from ros_harness import wait_until
 
 pytestmark = pytest.mark.ros
 
-NODE_PARAMS = {"reliability": "reliable", "class_id": "person", "lost_threshold": 0.0}
+# fp32: these tests compare the node with the (fp32) library, not the precision gate (test_precision_gate.py)
+NODE_PARAMS = {"reliability": "reliable", "class_id": "person", "lost_threshold": 0.0, "precision": "fp32"}
 
 
 @pytest.fixture

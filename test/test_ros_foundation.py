@@ -13,7 +13,8 @@ def test_node_process_is_confined_and_answers(start_ros_executable, ros_node, ro
     from ros_harness import ros_distro, wait_until
 
     node = start_ros_executable("tracker_node", params={
-        "model_path": str(golden_dir / "mixformerv2_small_d1.pth.tar"), "reliability": "reliable"})
+        "model_path": str(golden_dir / "mixformerv2_small_d1.pth.tar"), "reliability": "reliable",
+        "precision": "fp32"})
 
     env = node.environment()  # what the OS gave the child, not our dict
     assert env["ROS_DOMAIN_ID"] == ros_env["ROS_DOMAIN_ID"]
