@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from mixformerv2_ros.model.config import ModelConfig
+from mixformerv2_ros.tracker.backends import resolve_device
 from mixformerv2_ros.training.data import PairSynthesizer
 from mixformerv2_ros.training.features import cached_pairs, encode_pairs
 from mixformerv2_ros.training.losses import tracking_loss
@@ -67,6 +68,9 @@ def parse_args(argv):
     p.add_argument("--batch", type=int, default=32, help="batch size (default: 32)")
     p.add_argument("--lr", type=float, default=4e-4, help="peak AdamW learning rate (default: 4e-4)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default: 1)")
+    p.add_argument("--device", default="cpu",
+                   help="where the steps run: cpu, cuda or auto (the cached features move there once; pair "
+                        "synthesis and the stem's encoding stay on the CPU); default: cpu")
     p.add_argument("--seed", type=int, default=0, help="random seed of the pair synthesis (default: 0)")
     p.add_argument("--save-every", type=int, default=200, help="checkpoint every N steps (default: 200)")
     p.add_argument("--log-every", type=int, default=50, help="log every N steps (default: 50)")
@@ -89,6 +93,7 @@ def learning_rate(peak: float, progress: float, warmup: float = 0.03) -> float:
 
 
 def _batch_outputs(model, data, index):
+    index = index.to(data["labels"].device)
     return model(data["template"][index].float(), data["online_template"][index].float(),
                  data["search"][index].float())
 
@@ -101,6 +106,7 @@ def evaluate(model, data, batch: int = 128) -> dict[str, float]:
     for begin in range(0, len(data["labels"]), batch):
         index = torch.arange(begin, min(begin + batch, len(data["labels"])))
         out = _batch_outputs(model, data, index)
+        index = index.to(data["labels"].device)
         _, parts = tracking_loss(out, data["boxes"][index], data["labels"][index])
         if "iou" in parts:
             ious.append(parts["iou"])
@@ -168,18 +174,23 @@ def main(argv=None) -> int:
         val = cached_pairs(args.work / f"val-{tag}-{args.val_pairs}-{args.seed}.pt",
                            lambda: encode_pairs(val_synth, stem, config, args.val_pairs))
 
+    device = torch.device(resolve_device(args.device))
+    model.to(device)
+    train = {key: value.to(device) for key, value in train.items()}
+    if val is not None:
+        val = {key: value.to(device) for key, value in val.items()}
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=args.lr, weight_decay=1e-4)
     checkpoint_path = args.work / "checkpoint.pt"
     step, elapsed = 0, 0.0
     if checkpoint_path.exists():
-        state = torch.load(checkpoint_path, weights_only=True)
+        state = torch.load(checkpoint_path, weights_only=True, map_location=device)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         step, elapsed = state["step"], state["elapsed"]
         print(f"resumed at step {step} after {elapsed / 60:.1f} min")
     elif args.init_from:
-        load_weights_for_new_sizes(model, torch.load(args.init_from, weights_only=True)["model"])
+        load_weights_for_new_sizes(model, torch.load(args.init_from, weights_only=True, map_location=device)["model"])
         print(f"initialised from {args.init_from}")
 
     def save():
@@ -196,7 +207,7 @@ def main(argv=None) -> int:
         lr = learning_rate(args.lr, elapsed / budget)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        index = torch.randint(len(train["labels"]), (args.batch,), generator=generator)
+        index = torch.randint(len(train["labels"]), (args.batch,), generator=generator).to(device)
         loss, parts = tracking_loss(_batch_outputs(model, train, index), train["boxes"][index],
                                     train["labels"][index])
         optimizer.zero_grad()
