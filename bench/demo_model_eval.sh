@@ -1,23 +1,31 @@
 #!/usr/bin/env bash
-# The demo model against OpenCV's CSRT on the uav_dev clips: first the two clips held out of its
-# training, then all six. Each run prints a table and writes summary.json and success_plot.png.
+# The default (demo) model against OpenCV's TrackerNano (NanoTrack v2) and CSRT on clips held out of
+# its training: uav_dev's person12_1 and car16_1, and the five clips of train_sources.json that
+# mixformerv2_ros.training.train holds out (DEFAULT_HELDOUT_EXTRA). The model runs twice: with the
+# default lost-target rule and with lost_threshold=0 (the official tracker: never declares loss).
 #
-#   bench/demo_model_eval.sh [OUT_DIR]     (default out/eval_demo; set-up done: make setup)
+#   bench/demo_model_eval.sh CLIPS_DIR [OUT_DIR]     (set-up done: make setup)
 #
-# Both trackers run on one thread (--threads 1; CSRT is single-threaded), so their frame rates
-# compare the same CPU budget.
+# CLIPS_DIR holds the train_sources.json clips in the uav_dev layout, as written by
+#   ../shared/tools/extract_clips.py --mirror MIRROR --out CLIPS_DIR
+# (research data: keep it outside the repository). OUT_DIR defaults to out/eval_demo; each run
+# prints a table and writes summary.json and success_plot.png there.
+#
+# Every tracker runs on one thread (--threads 1 also sets OpenCV's; CSRT is single-threaded), so
+# their frame rates compare the same CPU budget.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-out=${1:-$root/out/eval_demo}
-data=$root/../shared/data/uav_dev
+clips=${1:?usage: bench/demo_model_eval.sh CLIPS_DIR [OUT_DIR]}
+out=${2:-$root/out/eval_demo}
+uav_dev=$root/../shared/data/uav_dev
 # shellcheck disable=SC1091
 source "$root/scripts/ros_env.sh" kilted >/dev/null
 model=$(python -c "from mixformerv2_ros.model.config import demo_model_path; print(demo_model_path())")
-held_out=$(python -c "from mixformerv2_ros.training.train import DEFAULT_HELDOUT_CLIPS as c; print(','.join(c))")
-for run in heldout all; do
-  sequences=()
-  if [ $run = heldout ]; then sequences=(--sequences "$held_out"); fi
-  echo "=== $run: $model vs CSRT"
-  TQDM_DISABLE=1 python -m mixformerv2_ros.tools.evaluate "$data" --model "$model" --threads 1 --csrt \
-    "${sequences[@]}" --out "$out/$run"
-done
+held_out=$(python -c "from mixformerv2_ros.training.train import DEFAULT_HELDOUT_CLIPS as a, DEFAULT_HELDOUT_EXTRA as b
+print(','.join(a + b))")
+echo "=== held out ($held_out): $model (default rule) vs TrackerNano vs CSRT"
+TQDM_DISABLE=1 python -m mixformerv2_ros.tools.evaluate "$uav_dev" "$clips" --model "$model" --threads 1 \
+  --sequences "$held_out" --baseline nano --baseline csrt --out "$out/heldout"
+echo "=== held out: $model with lost_threshold=0"
+TQDM_DISABLE=1 python -m mixformerv2_ros.tools.evaluate "$uav_dev" "$clips" --model "$model" --threads 1 \
+  --sequences "$held_out" --set lost_threshold=0 --out "$out/heldout_no_lost_rule"

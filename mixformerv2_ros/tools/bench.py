@@ -1,9 +1,15 @@
 """mixformerv2-bench: per-frame network time of each inference path, measured in one run.
 
-Full-depth S and B networks with random weights (timing does not depend on the weights) run
-on the same inputs: the full forward in PyTorch (what the official tracker does every frame),
-the cached step in PyTorch, and the cached step in ONNX Runtime; on a CUDA machine also the
-cached step in fp16 and replayed as a CUDA graph. Each line gives the ratio to the full forward.
+Full-depth S and B networks with random weights (timing does not depend on the weights) and the
+shipped demo model run on the same inputs: the full forward in PyTorch (what the official
+tracker does every frame), the cached step in PyTorch, and the cached step in ONNX Runtime in
+fp32 and, with ``--low-precision``, in dynamic int8 and static QDQ int8 (whether a model may use
+those is the accuracy gate's call, ``tracker.precision``); on a CUDA machine also the cached step
+in fp16 and replayed as a CUDA graph. Each line gives the ratio to the full forward.
+
+The demo model's ONNX Runtime lines run the shipped graphs; its PyTorch lines run the same
+architecture (``training.model``, which needs the NanoTrack v2 backbone file from ../shared)
+with random weights.
 """
 
 from __future__ import annotations
@@ -31,17 +37,33 @@ def _time_ms(fn, iterations: int, warmup: int, sync=None) -> float:
     return statistics.median(samples)
 
 
+def _network(variant: str):
+    """(random-weight torch model, shipped ONNX step graph or None) of a variant name."""
+    import torch
+
+    from mixformerv2_ros.model import VARIANTS, MixFormerV2
+
+    torch.manual_seed(0)
+    if variant == "demo":
+        from mixformerv2_ros.model.config import demo_model_path
+        from mixformerv2_ros.training.model import DEMO_CONFIG, build_demo_model
+
+        return build_demo_model(DEMO_CONFIG, pretrained=False).eval(), demo_model_path()
+    if variant not in VARIANTS:
+        raise SystemExit(f"mixformerv2-bench: unknown variant {variant!r} (small, base, demo)")
+    return MixFormerV2(VARIANTS[variant]).eval(), None
+
+
 def bench_variant(variant: str, iterations: int, warmup: int, threads: int | None, cuda: bool,
-                  onnx_int8: bool = False) -> list[dict]:
+                  low_precision: bool = False) -> list[dict]:
     import numpy as np
     import torch
 
-    from mixformerv2_ros.model import VARIANTS, MixFormerV2, export_onnx
+    from mixformerv2_ros.model import export_onnx
     from mixformerv2_ros.tracker.backends import OnnxRuntimeBackend, TorchBackend
 
-    cfg = VARIANTS[variant]
-    torch.manual_seed(0)
-    model = MixFormerV2(cfg).eval()
+    model, shipped = _network(variant)
+    cfg = model.config
     rng = np.random.default_rng(0)
     template = rng.standard_normal((1, 3, cfg.template_size, cfg.template_size), dtype=np.float32)
     search = rng.standard_normal((1, 3, cfg.search_size, cfg.search_size), dtype=np.float32)
@@ -57,20 +79,23 @@ def bench_variant(variant: str, iterations: int, warmup: int, threads: int | Non
     cpu.set_templates(template, template)
     add("cached step, PyTorch fp32", "cpu", _time_ms(lambda: cpu.predict(search), iterations, warmup))
     with tempfile.TemporaryDirectory() as tmp:
-        step, _ = export_onnx(model, f"{tmp}/{variant}.onnx")
-        ort_backend = OnnxRuntimeBackend(step, threads=threads)
-        ort_backend.set_templates(template, template)
-        add("cached step, ONNX Runtime fp32", "cpu", _time_ms(lambda: ort_backend.predict(search), iterations, warmup))
-        if onnx_int8:
-            from mixformerv2_ros.tracker.quantize import quantize_dynamic_int8
+        step = shipped or export_onnx(model, f"{tmp}/{variant}.onnx")[0]
+        paths = [("fp32", step)]
+        if low_precision:
+            from mixformerv2_ros.tracker.precision import GATE_INIT_BOX, read_gate_clip
+            from mixformerv2_ros.tracker.quantize import quantize_dynamic_int8, quantize_static_int8
 
-            q_step = quantize_dynamic_int8(step, f"{tmp}/{variant}-int8.onnx")
-            q_backend = OnnxRuntimeBackend(q_step, threads=threads)
-            q_backend.set_templates(template, template)
-            add("cached step, ONNX Runtime int8", "cpu", _time_ms(lambda: q_backend.predict(search), iterations, warmup))
+            paths.append(("int8", quantize_dynamic_int8(step, f"{tmp}/{variant}-int8.onnx")))
+            paths.append(("int8-static", quantize_static_int8(step, f"{tmp}/{variant}-int8s.onnx", read_gate_clip(),
+                                                              GATE_INIT_BOX)))
+        for precision, path in paths:
+            ort_backend = OnnxRuntimeBackend(path, threads=threads)
+            ort_backend.set_templates(template, template)
+            add(f"cached step, ONNX Runtime {precision}", "cpu",
+                _time_ms(lambda: ort_backend.predict(search), iterations, warmup))
     if cuda:
         sync = torch.cuda.synchronize
-        gpu_model = MixFormerV2(cfg).eval()
+        gpu_model = _network(variant)[0]
         gpu_model.load_state_dict(model.state_dict())
         gpu_model = gpu_model.cuda()
         tg, sg = t.cuda(), s.cuda()
@@ -79,7 +104,7 @@ def bench_variant(variant: str, iterations: int, warmup: int, threads: int | Non
         for label, kwargs in (("cached step, PyTorch fp32", {}),
                               ("cached step, PyTorch fp16", {"precision": "fp16"}),
                               ("cached step, fp16 + CUDA graph", {"precision": "fp16", "cuda_graph": True})):
-            fresh = MixFormerV2(cfg)
+            fresh = _network(variant)[0]
             fresh.load_state_dict(model.state_dict())
             backend = TorchBackend(fresh, "cuda", **kwargs)
             backend.set_templates(template, template)
@@ -95,19 +120,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mixformerv2-bench",
         description="Median per-frame network time (ms) of the full PyTorch forward, the cached "
-                    "step in PyTorch and the cached step in ONNX Runtime, for full-depth "
-                    "MixFormerV2-S (224/112 px, depth 4, MLP ratio 1) and -B (288/128 px, depth 8, "
-                    "MLP ratio 4) with random weights, all in one run on the same inputs; with "
-                    "CUDA also fp32/fp16/CUDA-graph on the GPU. 'speedup' is the full forward's "
-                    "time on the same device divided by the line's time.")
-    parser.add_argument("--variants", default="small,base", help="comma-separated: small, base")
+                    "step in PyTorch and the cached step in ONNX Runtime (fp32; with --low-precision "
+                    "also dynamic and static int8), for full-depth MixFormerV2-S (224/112 px, depth 4, "
+                    "MLP ratio 1) and -B (288/128 px, depth 8, MLP ratio 4) with random weights and for "
+                    "the shipped demo model, all in one run on the same inputs; with CUDA also "
+                    "fp32/fp16/CUDA-graph on the GPU. 'speedup' is the full forward's time on the same "
+                    "device divided by the line's time.")
+    parser.add_argument("--variants", default="small,base,demo", help="comma-separated: small, base, demo")
     parser.add_argument("--iterations", type=int, default=50, help="timed runs per path (median)")
     parser.add_argument("--warmup", type=int, default=10, help="untimed runs before timing")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch and ONNX Runtime intra-op threads (default: usable cores)")
     parser.add_argument("--no-cuda", action="store_true", help="skip the GPU paths even if CUDA exists")
-    parser.add_argument("--int8", action="store_true",
-                        help="also time ONNX Runtime with dynamic int8 quantisation of the step graph")
+    parser.add_argument("--low-precision", action="store_true",
+                        help="also time ONNX Runtime with dynamic int8 and static (QDQ, calibrated on the gate "
+                             "clip) int8 quantisation of the step graph")
     parser.add_argument("--json", metavar="OUT", help="also write the rows as JSON to OUT")
     return parser
 
@@ -125,10 +152,10 @@ def main(argv=None) -> int:
     print(f"mixformerv2-bench: torch {torch.__version__}, {threads} CPU threads, {device_name}")
     rows = []
     for variant in [v.strip() for v in args.variants.split(",") if v.strip()]:
-        rows += bench_variant(variant, args.iterations, args.warmup, threads, cuda, args.int8)
-    print(f"{'variant':8} {'device':6} {'path':34} {'ms/frame':>9} {'speedup':>8}")
+        rows += bench_variant(variant, args.iterations, args.warmup, threads, cuda, args.low_precision)
+    print(f"{'variant':8} {'device':6} {'path':41} {'ms/frame':>9} {'speedup':>8}")
     for r in rows:
-        print(f"{r['variant']:8} {r['device']:6} {r['path']:34} {r['ms']:9.2f} {r['speedup_vs_full']:7.2f}x")
+        print(f"{r['variant']:8} {r['device']:6} {r['path']:41} {r['ms']:9.2f} {r['speedup_vs_full']:7.2f}x")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"threads": threads, "device": device_name, "rows": rows}, f, indent=2)

@@ -61,6 +61,12 @@ def parse_args(argv):
         "--threads", type=int, help="CPU threads of the backend (default: all cores available)"
     )
     parser.add_argument(
+        "--precision",
+        choices=("fp32", "auto", "int8", "int8-static", "fp16", "bf16"),
+        default="fp32",
+        help="numeric path (default: fp32; auto: the accuracy gate's choice, as the node's default)",
+    )
+    parser.add_argument(
         "--layout", choices=("auto",) + LAYOUTS, default="auto", help="sequence layout (default: auto)"
     )
     parser.add_argument("--sequences", help="comma-separated sequence names to run (default: all)")
@@ -127,7 +133,8 @@ class MixFormerRunner:
 
         options = {"threads": args.threads} if args.threads else {}
         self.tracker = Tracker.from_checkpoint(
-            args.model, backend=args.backend, device=args.device, **options, **args.settings
+            args.model, backend=args.backend, device=args.device, precision=args.precision, **options,
+            **args.settings
         )
 
     def start(self, image, box):
