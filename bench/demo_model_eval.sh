@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The default (demo) model against OpenCV's TrackerNano (NanoTrack v2) and CSRT on clips held out of
 # its training: uav_dev's person12_1 and car16_1, and the five clips of train_sources.json that
-# mixformerv2_ros.training.train holds out (DEFAULT_HELDOUT_EXTRA). The model runs twice: with the
-# default lost-target rule and with lost_threshold=0 (the official tracker: never declares loss).
+# mixformerv2_ros.training.train holds out (DEFAULT_HELDOUT_EXTRA). The model runs three times: with
+# the default lost-target rule, with lost_threshold=0 (the official tracker: never declares loss),
+# and with the whole-frame re-acquisition on (reacquire_windows=4).
 #
 #   bench/demo_model_eval.sh CLIPS_DIR [OUT_DIR]     (set-up done: make setup)
 #
@@ -29,3 +30,6 @@ TQDM_DISABLE=1 python -m mixformerv2_ros.tools.evaluate "$uav_dev" "$clips" --mo
 echo "=== held out: $model with lost_threshold=0"
 TQDM_DISABLE=1 python -m mixformerv2_ros.tools.evaluate "$uav_dev" "$clips" --model "$model" --threads 1 \
   --sequences "$held_out" --set lost_threshold=0 --out "$out/heldout_no_lost_rule"
+echo "=== held out: $model with reacquire_windows=4"
+TQDM_DISABLE=1 python -m mixformerv2_ros.tools.evaluate "$uav_dev" "$clips" --model "$model" --threads 1 \
+  --sequences "$held_out" --set reacquire_windows=4 --out "$out/heldout_reacquire4"

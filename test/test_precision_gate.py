@@ -61,12 +61,20 @@ def test_auto_falls_back_to_fp32_for_the_random_weight_model(golden_dir, fresh_c
     assert list((fresh_cache / "precision_gate").glob("*.json"))
 
 
-def test_auto_picks_a_low_precision_path_for_the_shipped_model(fresh_cache):
+def test_auto_for_the_shipped_model_measures_every_path_and_follows_its_rule(fresh_cache):
+    """Every candidate is built, tracked and timed, and the choice is the rule's: the fastest path
+    that passed, if it beats fp32 by MIN_SPEEDUP, else fp32. (Which path that is depends on the
+    model and the CPU: for the shipped model both int8 paths drift on the gate clip here, so it
+    runs fp32; README, "Precision".)"""
     backend = create_backend(demo_model_path(), precision="auto", threads=1)
     choice = backend.precision_choice
-    assert choice.precision in precision.CANDIDATES, choice.summary()
-    chosen = next(r for r in choice.reports if r.precision == choice.precision)
-    fp32 = next(r for r in choice.reports if r.precision == "fp32")
-    assert chosen.passed and chosen.step_ms * precision.MIN_SPEEDUP <= fp32.step_ms
-    assert backend.precision == choice.precision
-    assert backend.config.search_size == 224  # the quantised graph keeps the model's metadata
+    reports = {r.precision: r for r in choice.reports}
+    assert set(reports) == set(precision.PRECISIONS)
+    assert all(r.step_ms > 0 for r in choice.reports)
+    assert all(0 <= r.median_iou <= 1 and r.reason for r in choice.reports[1:])
+    passed = [r for r in choice.reports[1:] if r.passed]
+    fastest = min(passed, key=lambda r: r.step_ms, default=None)
+    expected = fastest.precision if fastest and reports["fp32"].step_ms >= precision.MIN_SPEEDUP * fastest.step_ms \
+        else "fp32"
+    assert choice.precision == backend.precision == expected, choice.summary()
+    assert backend.config.search_size == 224  # a quantised graph keeps the model's metadata

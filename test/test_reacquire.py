@@ -51,7 +51,8 @@ def test_the_cycle_hands_out_every_window_once_per_sweep_at_a_bounded_count():
 
 
 def test_settings_bound_the_windows():
-    assert TrackerSettings().reacquire_windows > 0
+    assert TrackerSettings().reacquire_windows == 0  # off unless asked for (it trusts the score)
+    assert TrackerSettings(reacquire_windows=4).reacquire_windows == 4
     assert TrackerSettings(reacquire_windows=0).reacquire_windows == 0
     for bad in (-1, 65, 2.5, True):
         with pytest.raises(ValueError, match="reacquire_windows"):

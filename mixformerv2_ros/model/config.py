@@ -89,3 +89,16 @@ def demo_model_path() -> str | None:
     carry it; it is what the node runs when no model_path is given.
     """
     return str(DEMO_MODEL) if DEMO_MODEL.is_file() else None
+
+
+def shared_path(*parts: str) -> Path:
+    """A file of the project's ``shared/`` folder (third-party models, data), which lies beside the
+    checkout: the nearest ``<ancestor>/shared/<parts>`` that exists, so the source tree and a
+    colcon install inside the checkout (install/<distro>/.../site-packages) both find it. When
+    none exists, the path beside the source checkout is returned, for the error message."""
+    here = Path(__file__).resolve()
+    for ancestor in here.parents:
+        candidate = ancestor.joinpath("shared", *parts)
+        if candidate.exists():
+            return candidate
+    return here.parents[3].joinpath("shared", *parts)

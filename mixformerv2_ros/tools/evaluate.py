@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from mixformerv2_ros.model.config import shared_path
 from mixformerv2_ros.tools import metrics
 from mixformerv2_ros.tools.datasets import LAYOUTS, Sequence, load_sequences
 from mixformerv2_ros.tracker.settings import TrackerSettings
@@ -110,7 +111,7 @@ def parse_args(argv):
 
 
 BASELINES = ("csrt", "nano")
-DEFAULT_NANO_DIR = Path(__file__).resolve().parents[3] / "shared" / "models" / "nanotrack_v2"
+DEFAULT_NANO_DIR = shared_path("models", "nanotrack_v2")
 
 
 def _parse_setting(item: str):

@@ -158,7 +158,7 @@ def _cache_file(step_path, threads) -> Path:
     digest = hashlib.sha256(Path(step_path).read_bytes())
     digest.update(json.dumps([GATE_VERSION, CANDIDATES, MIN_MEDIAN_IOU, MIN_P10_IOU, MAX_MEAN_SCORE_DIFF,
                               MIN_SPEEDUP, _cpu_name(), threads]).encode())
-    return cache_dir() / "precision_gate" / f"{digest.hexdigest()[:32]}.json"
+    return cache_dir().parent / "precision_gate" / f"{digest.hexdigest()[:32]}.json"
 
 
 def _cpu_name() -> str:

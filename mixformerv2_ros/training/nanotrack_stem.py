@@ -27,11 +27,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mixformerv2_ros.model.config import shared_path
+
 STEM_CHANNELS = 48
 STEM_STRIDE = 16
 #: Where the project's checkout finds the NanoTrack v2 graphs (the shared folder beside it).
-DEFAULT_BACKBONE = Path(__file__).resolve().parents[3] / "shared" / "models" / "nanotrack_v2" / \
-    "nanotrack_backbone_sim.onnx"
+DEFAULT_BACKBONE = shared_path("models", "nanotrack_v2", "nanotrack_backbone_sim.onnx")
 _SUPPORTED = {"Conv", "Relu", "HardSwish", "HardSigmoid", "GlobalAveragePool", "Reshape", "Gemm", "Mul", "Add"}
 
 

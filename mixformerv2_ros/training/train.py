@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from mixformerv2_ros.model.config import ModelConfig
+from mixformerv2_ros.model.config import ModelConfig, shared_path
 from mixformerv2_ros.tracker.backends import resolve_device
 from mixformerv2_ros.training.data import PairSynthesizer
 from mixformerv2_ros.training.features import cached_pairs, encode_pairs
@@ -40,7 +40,7 @@ loss and IoU, reports IoU on pairs from the held-out clips, and exports ONNX wit
 def parse_args(argv):
     p = argparse.ArgumentParser(prog="python -m mixformerv2_ros.training.train", description=DESCRIPTION,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2].parent / "shared" / "data",
+    p.add_argument("--data", type=Path, default=shared_path("data"),
                    help="folder with uav_dev/ and imagenet_samples/ (default: <repo>/../shared/data)")
     p.add_argument("--train-clips", default=",".join(DEFAULT_TRAIN_CLIPS), help="uav_dev clips to train on")
     p.add_argument("--heldout-clips", default=",".join(DEFAULT_HELDOUT_CLIPS + DEFAULT_HELDOUT_EXTRA),
