@@ -6,6 +6,15 @@ _checkout_id=$(printf '%s' "$root" | sha1sum | cut -c1-10)
 venv_dir() {  # venv_dir DISTRO
   echo "${MIXFORMERV2_ROS_VENVS:-$HOME/.cache/mixformerv2_ros/venvs}/$(basename "$root")-$_checkout_id-$1"
 }
+# The colcon workspace of the ROS 2 pieces PyPI lacks (scripts/build_ros_extras.sh), built on
+# top of the venv and tied to it, so it sits beside it.
+extras_dir() {  # extras_dir DISTRO
+  echo "$(venv_dir "$1")-ros-extras"
+}
+# Their pinned sources, when ../shared is beside the checkout (here and in CI).
+extras_archive() {  # extras_archive DISTRO
+  echo "${MIXFORMERV2_ROS_THIRD_PARTY:-$root/../shared/third_party/ros2}/$1.tar.gz"
+}
 check_distro() {
   case "$1" in kilted|jazzy) ;; *) echo "unknown ROS distro '$1' (kilted|jazzy)" >&2; return 2;; esac
 }

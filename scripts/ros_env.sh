@@ -16,12 +16,23 @@ fi
 # shellcheck disable=SC1091
 source "$_venv/bin/activate"
 export AMENT_PREFIX_PATH="$_venv${AMENT_PREFIX_PATH:+:$AMENT_PREFIX_PATH}"
+# The ROS 2 extras (ros2 CLI, launch, vision_msgs, cv_bridge; scripts/build_ros_extras.sh), where
+# set-up built them, go under the package's install: the package was built against them.
+_extras=$(extras_dir "$_distro")
+if [ -f "$_extras/built-from.txt" ] && [ -f "$_extras/install/setup.bash" ]; then
+  # shellcheck disable=SC1091
+  source "$_extras/install/setup.bash"
+  export MIXFORMERV2_ROS_EXTRAS=$_extras/install
+else
+  unset MIXFORMERV2_ROS_EXTRAS
+fi
 # shellcheck disable=SC1091
 source "$root/install/$_distro/setup.bash"
 export MIXFORMERV2_ROS_DISTRO=$_distro
+export ROS_DISTRO=$_distro   # as a ROS install's setup.bash does (the launch files read it)
 export RMW_IMPLEMENTATION=rmw_fastrtps_cpp
 export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST   # Kilted (and Jazzy)
 [ "$_distro" = jazzy ] && export ROS_LOCALHOST_ONLY=1   # Jazzy honours it; Kilted ignores it
 export ROS_DOMAIN_ID=${ROS_DOMAIN_ID:-$(( (RANDOM % 100) + 1 ))}
 [ "$_restore_u" = 1 ] && set -u
-unset _distro _venv _restore_u
+unset _distro _venv _extras _restore_u

@@ -27,4 +27,8 @@ freeze() {
 freeze &
 freezer=$!
 trap 'kill $freezer 2>/dev/null; wait $freezer 2>/dev/null; pkill -CONT -f "$nodes"; pkill -CONT -f "$tests"' EXIT
-"$here/run_tests.sh" "$distro" -- -m ros "$@"
+# Left out: the frame-transport test (test_demo_launch.py) counts every frame of a 15 Hz stream at
+# the node, whose image subscription keeps one frame (it never queues): a node frozen for 1.2 s
+# loses the frames sent meanwhile by design, whatever the transport.
+"$here/run_tests.sh" "$distro" -- -m ros --deselect \
+  test/test_demo_launch.py::test_every_1280x720_frame_at_15_hz_reaches_the_node "$@"

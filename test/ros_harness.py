@@ -89,19 +89,20 @@ def write_params_file(params: dict, directory: Path) -> Path:
     return path
 
 
-class RosProcess:
-    """A started ROS executable; its combined output goes to a log file."""
+class CommandProcess:
+    """A started command (``ros2 launch ...``, an installed executable) in a process group of its
+    own, as a terminal would start it; its combined output goes to a log file.
 
-    def __init__(self, name: str, args: list[str], params: dict | None, ros_args: list[str],
-                 env: dict[str, str], workdir: Path):
+    Its own session means a signal can go to it alone (``os.kill``) or to everything it started
+    (``stop``: the group), and a background ``&`` in a non-interactive shell, which would make
+    it ignore SIGINT, is never needed."""
+
+    def __init__(self, name: str, cmd: list[str], env: dict[str, str], workdir: Path):
         self.name = name
-        cmd = [str(installed_executable(name)), *args, "--ros-args"]
-        if params:
-            cmd += ["--params-file", str(write_params_file(params, workdir))]
-        cmd += list(ros_args)
+        self.command = [str(c) for c in cmd]
         self.log_path = Path(tempfile.mkstemp(prefix=f"{name}-", suffix=".log", dir=workdir)[1])
         self._log = open(self.log_path, "wb")
-        self.process = subprocess.Popen(cmd, env=env, stdout=self._log, stderr=subprocess.STDOUT,
+        self.process = subprocess.Popen(self.command, env=env, stdout=self._log, stderr=subprocess.STDOUT,
                                         stdin=subprocess.DEVNULL, start_new_session=True)
 
     @property
@@ -114,11 +115,29 @@ class RosProcess:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
-    def environment(self) -> dict[str, str]:
-        """The environment the OS gave the process (read from /proc, not from our copy)."""
-        raw = Path(f"/proc/{self.pid}/environ").read_bytes() if self.alive() else b""
+    def environment(self, timeout: float = 10.0) -> dict[str, str]:
+        """The environment the OS gave the process (read from /proc, not from our copy).
+
+        Right after Popen the child may not have exec'd yet (its /proc entries are still the
+        forked copy of ours) or may be inside execve (environ reads empty): wait until its
+        command line names the executable and its environment is readable.
+        """
+        proc = Path(f"/proc/{self.pid}")
+        executable = self.command[0].encode()
+        raw = b""
+        deadline = time.monotonic() + timeout
+        while self.alive() and time.monotonic() < deadline:
+            try:
+                if executable in (proc / "cmdline").read_bytes():
+                    raw = (proc / "environ").read_bytes()
+                    if raw:
+                        break
+            except OSError:
+                pass
+            time.sleep(0.01)
         if not raw:
-            raise RuntimeError(f"{self.name} is not running (exit code {self.process.poll()}):\n{self.log()}")
+            raise RuntimeError(f"{self.name}: no readable environment (exit code {self.process.poll()}):\n"
+                               f"{self.log()}")
         return dict(item.split("=", 1) for item in raw.decode(errors="replace").split("\0") if "=" in item)
 
     def stop(self, timeout: float = 10.0) -> int:
@@ -136,6 +155,18 @@ class RosProcess:
                 continue
         self._log.close()
         return self.process.returncode
+
+
+class RosProcess(CommandProcess):
+    """A started ROS executable of this package (what `ros2 run` would start)."""
+
+    def __init__(self, name: str, args: list[str], params: dict | None, ros_args: list[str],
+                 env: dict[str, str], workdir: Path):
+        cmd = [str(installed_executable(name)), *args, "--ros-args"]
+        if params:
+            cmd += ["--params-file", str(write_params_file(params, workdir))]
+        cmd += list(ros_args)
+        super().__init__(name, cmd, env, workdir)
 
 
 def wait_until(predicate, timeout: float = 10.0, interval: float = 0.01, message: str = "") -> None:

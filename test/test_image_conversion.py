@@ -1,4 +1,5 @@
-"""Image conversion without cv_bridge: every encoding, padding, byte order, zero-copy, and refusals.
+"""Image conversion: every encoding, padding, byte order, zero-copy, and refusals (cv_bridge against
+the own conversion: test_cv_bridge_conversion.py).
 
 Uses the real generated sensor_msgs classes, so the buffers are the ones rclpy hands to callbacks
 (``array.array``).
@@ -14,7 +15,7 @@ pytestmark = pytest.mark.ros
 
 from mixformerv2_ros.ros.image_conversion import (  # noqa: E402
     MAX_SIDE, SUPPORTED_ENCODINGS, ImageConversionError, ImageDecoder, bgr_to_image, compressed_to_bgr,
-    image_to_array, image_to_bgr)
+    image_to_array, image_to_bgr, own_image_to_bgr)
 
 HEIGHT, WIDTH, PADDING = 7, 5, 6  # odd sizes and a padding that is not a multiple of the pixel
 
@@ -75,8 +76,12 @@ def test_big_endian_mono16_reads_the_same_values():
     big = _message(values, "mono16", big_endian=True)
     assert bytes(little.data) != bytes(big.data)
     np.testing.assert_array_equal(image_to_array(big), values)
-    np.testing.assert_array_equal(image_to_bgr(big), image_to_bgr(little))
-    np.testing.assert_array_equal(image_to_bgr(big)[..., 0], (values[..., 0] >> 8).astype(np.uint8))
+    np.testing.assert_array_equal(own_image_to_bgr(big), own_image_to_bgr(little))
+    np.testing.assert_array_equal(own_image_to_bgr(big)[..., 0], (values[..., 0] >> 8).astype(np.uint8))
+    # image_to_bgr may take cv_bridge for one byte order and not the other (numpy 2 breaks its
+    # byte swap); cv_bridge scales 16 -> 8 bits with rounding: the two agree within one level.
+    difference = image_to_bgr(big).astype(int) - image_to_bgr(little).astype(int)
+    assert np.abs(difference).max() <= 1
 
 
 def test_bgr8_is_a_zero_copy_view_of_the_message_buffer():

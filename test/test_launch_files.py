@@ -1,9 +1,10 @@
 """Launch files and parameter files refer to things that exist.
 
-``launch``/``launch_ros`` are not installable here, so the launch files are checked statically
-(they parse; the executables and files they name are installed). The parameter files are checked
-for real: each node named in a file is started with it, and its declared parameters and their
-values are read back over its parameter services.
+The launch files are checked statically here (they parse; the executables and files they name
+are installed), which holds where ``launch``/``launch_ros`` are absent (PyPI has neither); where
+set-up built them, test_ros_cli.py and test_demo_launch.py run the launch files for real. The
+parameter files are checked for real: each node named in a file is started with it, and its
+declared parameters and their values are read back over its parameter services.
 """
 
 import ast
@@ -70,9 +71,10 @@ def test_launch_file_parses_and_names_only_installed_things(path):
 
 def test_tracker_launch_declares_the_documented_arguments():
     tree = ast.parse((REPO / "launch" / "tracker.launch.py").read_text())
-    assert _launch_arguments(tree) == {"image", "model", "device", "namespace", "params_file", "autostart"}
+    assert _launch_arguments(tree) == {"image", "model", "device", "namespace", "params_file", "autostart",
+                                       "shm_transport"}
     demo = ast.parse((REPO / "launch" / "demo.launch.py").read_text())
-    assert {"source", "model"} <= _launch_arguments(demo)
+    assert {"source", "model", "shm_transport", "init_box"} <= _launch_arguments(demo)
 
 
 def _sections(path):

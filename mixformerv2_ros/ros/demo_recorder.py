@@ -172,6 +172,9 @@ def main(args=None) -> int:
             with open(node.summary_path, "w") as f:
                 json.dump(summary, f, indent=2)
         return 0
+    except KeyboardInterrupt:  # Ctrl-C (or ros2 launch shutting down) before the clip ended
+        node.get_logger().info("interrupted: no summary written")
+        return 0
     finally:
         # A spinning thread still inside native code when the interpreter exits aborts the
         # process ("terminate called without an active exception", seen once): join it first.
