@@ -328,6 +328,12 @@ class TrackerNode(LifecycleNode):
         self._warned_large_frames = True
         profile = os.environ.get("FASTDDS_DEFAULT_PROFILES_FILE") or os.environ.get("FASTRTPS_DEFAULT_PROFILES_FILE")
         if profile:
+            # this side is set up; frames lost on the way never reach us, so we cannot tell
+            # whether the sender is too: say it once, quietly
+            self.get_logger().info(
+                f"frames of {size / 1024:.0f} KB: this node uses the transport profile {profile}; the camera "
+                "driver must use it too, or frames beyond the default shared-memory segment go over UDP and "
+                "many are lost (README, 'Camera on the same computer')")
             return
         self.get_logger().warn(
             f"frames of {size / 1024:.0f} KB exceed Fast DDS's default {DEFAULT_SHM_SEGMENT_BYTES // 1024} KB "
