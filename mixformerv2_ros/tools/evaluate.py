@@ -146,19 +146,17 @@ class MixFormerRunner:
         return result.box, result.score, result.state
 
 
-class CsrtRunner:
-    name = "csrt"
+class OpenCvRunner:
+    """An OpenCV tracker (``init``/``update``): keeps the last box it found, reports "lost" when
+    ``update`` finds nothing. Subclasses say how to create one and what its score is."""
 
-    def __init__(self):
-        create = getattr(cv2, "TrackerCSRT_create", None) or getattr(
-            getattr(cv2, "TrackerCSRT", None), "create", None
-        )
-        if create is None:
-            raise RuntimeError(
-                f"OpenCV {cv2.__version__} has no CSRT tracker: install opencv-contrib-python-headless "
-                "(same version) instead of opencv-python-headless to use --csrt"
-            )
-        self._create = create
+    name = "opencv"
+
+    def _create(self):
+        raise NotImplementedError
+
+    def _score(self):
+        return None
 
     def start(self, image, box):
         self._tracker = self._create()
@@ -169,10 +167,25 @@ class CsrtRunner:
         found, box = self._tracker.update(image)
         if found:
             self._box = tuple(float(v) for v in box)
-        return self._box, None, "tracking" if found else "lost"
+        return self._box, self._score(), "tracking" if found else "lost"
 
 
-class NanoRunner:
+class CsrtRunner(OpenCvRunner):
+    name = "csrt"
+
+    def __init__(self):
+        create = getattr(cv2, "TrackerCSRT_create", None) or getattr(
+            getattr(cv2, "TrackerCSRT", None), "create", None
+        )
+        if create is None:
+            raise RuntimeError(
+                f"OpenCV {cv2.__version__} has no CSRT tracker: install opencv-contrib-python-headless "
+                "(same version) instead of opencv-python-headless to use --baseline csrt"
+            )
+        self._create = create
+
+
+class NanoRunner(OpenCvRunner):
     """OpenCV's TrackerNano (NanoTrack v2): what a robotics user can pick today for fast CPU tracking."""
 
     name = "nanotrack"
@@ -186,16 +199,11 @@ class NanoRunner:
         self._params.backbone = str(Path(model_dir) / self.FILES[0])
         self._params.neckhead = str(Path(model_dir) / self.FILES[1])
 
-    def start(self, image, box):
-        self._tracker = cv2.TrackerNano_create(self._params)
-        self._box = tuple(float(v) for v in box)
-        self._tracker.init(image, tuple(int(round(v)) for v in box))
+    def _create(self):
+        return cv2.TrackerNano_create(self._params)
 
-    def step(self, image):
-        found, box = self._tracker.update(image)
-        if found:
-            self._box = tuple(float(v) for v in box)
-        return self._box, float(self._tracker.getTrackingScore()), "tracking" if found else "lost"
+    def _score(self):
+        return float(self._tracker.getTrackingScore())
 
 
 def make_baseline(name: str, args):
