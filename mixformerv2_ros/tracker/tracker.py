@@ -153,17 +153,13 @@ class Tracker:
         factor = settings.lost_search_factor if lost else settings.search_factor
         window = crop_window(self._prior, factor)
         search = self._normalize(self._extract_crop(image, window, self._search_size), self._bgr)
-        prediction = self._backend.predict(search)
-        score = float(prediction.score)
-        if not (math.isfinite(score) and np.all(np.isfinite(prediction.box_cxcywh))):
-            raise RuntimeError("the inference backend returned a non-finite box or score")
-        box = clip_box(map_box_back(prediction.box_cxcywh, window), height, width)
+        box, score = _frame_box(self._backend.predict(search), window, height, width)
         crops = 1
         if lost and settings.reacquire_windows:
-            found = self._search_whole_frame(image, settings)
-            crops += found[2]
-            if found[1] > score and found[1] >= settings.recover_threshold:
-                box, score = found[0], found[1]
+            found_box, found_score, windows = self._search_whole_frame(image, settings)
+            crops += windows
+            if found_score > score and found_score >= settings.recover_threshold:
+                box, score = found_box, found_score
 
         self._frame_index += 1
         self._frame_shape = (height, width)
@@ -184,11 +180,8 @@ class Tracker:
                                 for w in windows])
         predictions = self._backend.predict_batch(crops)
         best = max(range(len(windows)), key=lambda i: predictions[i].score)
-        prediction = predictions[best]
-        if not (math.isfinite(prediction.score) and np.all(np.isfinite(prediction.box_cxcywh))):
-            raise RuntimeError("the inference backend returned a non-finite box or score")
-        box = clip_box(map_box_back(prediction.box_cxcywh, windows[best]), height, width)
-        return box, float(prediction.score), len(windows)
+        box, score = _frame_box(predictions[best], windows[best], height, width)
+        return box, score, len(windows)
 
     @property
     def _bgr(self) -> bool:
@@ -212,6 +205,14 @@ class Tracker:
     def _drop_candidate(self) -> None:
         self._candidate = None
         self._candidate_score = -1.0
+
+
+def _frame_box(prediction, window, height: int, width: int):
+    """(box in frame pixels, clipped as the official tracker does; score) of one prediction."""
+    score = float(prediction.score)
+    if not (math.isfinite(score) and np.all(np.isfinite(prediction.box_cxcywh))):
+        raise RuntimeError("the inference backend returned a non-finite box or score")
+    return clip_box(map_box_back(prediction.box_cxcywh, window), height, width), score
 
 
 def _checked_image(image) -> np.ndarray:
