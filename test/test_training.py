@@ -202,3 +202,41 @@ def test_nanotrack_stem_refuses_unknown_graphs(tmp_path):
         load_onnx_chain(tmp_path / "odd.onnx")
     with pytest.raises(RuntimeError, match="not found"):
         nanotrack_stem(tmp_path / "missing.onnx")
+
+
+def test_dense_aux_loss_rewards_a_heat_map_on_the_target_and_nothing_on_negatives():
+    from mixformerv2_ros.training.dense_aux import dense_aux_loss
+
+    grid = 14
+    boxes = torch.tensor([[0.52, 0.31, 0.2, 0.1], [0.0, 0.0, 0.0, 0.0]])
+    labels = torch.tensor([1.0, 0.0])
+    size = torch.full((2, 4, grid, grid), 0.5)
+    flat = torch.full((2, grid, grid), -4.0)
+    right = flat.clone()
+    right[0, int(0.31 * grid), int(0.52 * grid)] = 4.0  # the token holding the centre
+    wrong = flat.clone()
+    wrong[0, 2, 12] = 4.0
+    loss_right, parts = dense_aux_loss(right, size, boxes, labels)
+    loss_wrong, _ = dense_aux_loss(wrong, size, boxes, labels)
+    assert loss_right < loss_wrong and set(parts) == {"aux_heat", "aux_size"}
+    on_negative = flat.clone()
+    on_negative[1, 5, 5] = 4.0  # a peak where the negative pair has no target
+    assert dense_aux_loss(on_negative, size, boxes, labels)[0] > dense_aux_loss(flat, size, boxes, labels)[0]
+    exact = size.clone()
+    exact[0, :, int(0.31 * grid), int(0.52 * grid)] = torch.tensor([0.2, 0.1, 0.52 * grid % 1, 0.31 * grid % 1])
+    assert dense_aux_loss(flat, exact, boxes, labels)[1]["aux_size"] < 1e-6
+
+
+def test_dense_aux_head_reads_the_models_own_search_tokens_and_is_not_exported(tmp_path):
+    from mixformerv2_ros.training.dense_aux import DenseAuxHead, search_tokens
+
+    torch.manual_seed(0)
+    model = build_demo_model(TINY_CONFIG, pretrained=False).eval()
+    template, online = torch.randn(2, 48, 2, 2), torch.randn(2, 48, 2, 2)
+    search = torch.randn(2, 48, 4, 4)
+    outputs, tokens = search_tokens(model, template, online, search)
+    assert tokens.shape == (2, 16, TINY["embed_dim"])
+    assert torch.equal(outputs["boxes_cxcywh"], model(template, online, search)["boxes_cxcywh"])
+    heat, size = DenseAuxHead(TINY["embed_dim"], 4)(tokens)
+    assert heat.shape == (2, 4, 4) and size.shape == (2, 4, 4, 4) and bool(((size > 0) & (size < 1)).all())
+    assert not any("aux" in name for name in model.state_dict())

@@ -191,11 +191,15 @@ class MixFormerV2(nn.Module):
         return {"boxes_cxcywh": boxes, "score_logit": self.score_head(tokens), "probs": probs}
 
     def forward(self, template, online_template, search) -> dict[str, torch.Tensor]:
+        return self._heads(self.forward_tokens(template, online_template, search)[:, -4:])
+
+    def forward_tokens(self, template, online_template, search) -> torch.Tensor:
+        """The last layer's tokens, [templates, search, 4 prediction tokens] (training reads the search ones)."""
         x_t = self.backbone.embed_templates(template, online_template)
         x = torch.cat([x_t, self.backbone.embed_search(search)], dim=1)
         for block in self.backbone.blocks:
             x = block(x, x_t.shape[1])
-        return self._heads(x[:, -4:])
+        return x
 
     def encode_templates(self, template, online_template) -> torch.Tensor:
         """Per-layer template keys/values, packed as (depth, 2, N, heads, template tokens, head dim)."""

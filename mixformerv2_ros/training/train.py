@@ -15,6 +15,7 @@ import torch
 from mixformerv2_ros.model.config import ModelConfig, shared_path
 from mixformerv2_ros.tracker.backends import resolve_device
 from mixformerv2_ros.training.data import PairSynthesizer
+from mixformerv2_ros.training.dense_aux import DenseAuxHead, dense_aux_loss, search_tokens
 from mixformerv2_ros.training.features import cached_pairs, encode_pairs
 from mixformerv2_ros.training.losses import tracking_loss
 from mixformerv2_ros.training.model import DEMO_CONFIG, build_demo_model, set_train_mode
@@ -81,6 +82,9 @@ def parse_args(argv):
                    help="start a new run from the weights of this checkpoint.pt, e.g. one trained with "
                         "other crop sizes (the fixed position embeddings are rebuilt for this config); "
                         "fresh optimizer and schedule")
+    p.add_argument("--no-dense-aux", action="store_true",
+                   help="train without the dense centre/size head on the search tokens (training-only; "
+                        "it is never exported, see training/dense_aux.py)")
     p.add_argument("--export", type=Path, help="write OUT.onnx and OUT.templates.onnx when done")
     return p.parse_args(argv)
 
@@ -92,10 +96,13 @@ def learning_rate(peak: float, progress: float, warmup: float = 0.03) -> float:
     return peak * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, (progress - warmup) / (1 - warmup)))))
 
 
-def _batch_outputs(model, data, index):
+def _batch_inputs(data, index):
     index = index.to(data["labels"].device)
-    return model(data["template"][index].float(), data["online_template"][index].float(),
-                 data["search"][index].float())
+    return data["template"][index].float(), data["online_template"][index].float(), data["search"][index].float()
+
+
+def _batch_outputs(model, data, index):
+    return model(*_batch_inputs(data, index))
 
 
 @torch.no_grad()
@@ -179,13 +186,19 @@ def main(argv=None) -> int:
     train = {key: value.to(device) for key, value in train.items()}
     if val is not None:
         val = {key: value.to(device) for key, value in val.items()}
+    grid = config.search_size // config.patch_size
+    aux_head = None if args.no_dense_aux else DenseAuxHead(config.embed_dim, grid).to(device)
     trainable = [p for p in model.parameters() if p.requires_grad]
+    if aux_head is not None:
+        trainable += list(aux_head.parameters())
     optimizer = torch.optim.AdamW(trainable, lr=args.lr, weight_decay=1e-4)
     checkpoint_path = args.work / "checkpoint.pt"
     step, elapsed = 0, 0.0
     if checkpoint_path.exists():
         state = torch.load(checkpoint_path, weights_only=True, map_location=device)
         model.load_state_dict(state["model"])
+        if aux_head is not None:
+            aux_head.load_state_dict(state["aux_head"])
         optimizer.load_state_dict(state["optimizer"])
         step, elapsed = state["step"], state["elapsed"]
         print(f"resumed at step {step} after {elapsed / 60:.1f} min")
@@ -195,6 +208,7 @@ def main(argv=None) -> int:
 
     def save():
         torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
+                    **({"aux_head": aux_head.state_dict()} if aux_head is not None else {}),
                     "elapsed": elapsed, "config": asdict(config)}, checkpoint_path)
 
     budget = args.minutes * 60
@@ -208,8 +222,15 @@ def main(argv=None) -> int:
         for group in optimizer.param_groups:
             group["lr"] = lr
         index = torch.randint(len(train["labels"]), (args.batch,), generator=generator).to(device)
-        loss, parts = tracking_loss(_batch_outputs(model, train, index), train["boxes"][index],
-                                    train["labels"][index])
+        boxes, labels = train["boxes"][index], train["labels"][index]
+        if aux_head is None:
+            loss, parts = tracking_loss(_batch_outputs(model, train, index), boxes, labels)
+        else:
+            outputs, tokens = search_tokens(model, *_batch_inputs(train, index))
+            loss, parts = tracking_loss(outputs, boxes, labels)
+            aux_loss, aux_parts = dense_aux_loss(*aux_head(tokens), boxes, labels)
+            loss = loss + aux_loss
+            parts.update(aux_parts)
         optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(trainable, 1.0)
