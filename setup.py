@@ -27,6 +27,8 @@ setup(
         "tqdm>=4.60",
         "matplotlib>=3.7",
     ],
+    # precision: auto also tries OpenVINO's CPU paths when this is installed
+    extras_require={"openvino": ["openvino>=2024.0"]},
     entry_points={
         "console_scripts": [
             "mixformerv2-export = mixformerv2_ros.tools.export:main",

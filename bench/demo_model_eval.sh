@@ -21,7 +21,8 @@ out=${2:-$root/out/eval_demo}
 uav_dev=$root/../shared/data/uav_dev
 # shellcheck disable=SC1091
 source "$root/scripts/ros_env.sh" kilted >/dev/null
-model=$(python -c "from mixformerv2_ros.model.config import demo_model_path; print(demo_model_path())")
+# DEMO_MODEL=path evaluates another model (a training run's export) the same way.
+model=${DEMO_MODEL:-$(python -c "from mixformerv2_ros.model.config import demo_model_path; print(demo_model_path())")}
 held_out=$(python -c "from mixformerv2_ros.training.train import DEFAULT_HELDOUT_CLIPS as a, DEFAULT_HELDOUT_EXTRA as b
 print(','.join(a + b))")
 echo "=== held out ($held_out): $model (default rule) vs TrackerNano vs CSRT"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Tracking accuracy of the shipped model on every numeric path: fp32, dynamic int8 and static
-# (QDQ) int8, on the six uav_dev clips, then a table of AUC / P@20 and their difference from
+# Tracking accuracy of the shipped model on every CPU path: ONNX Runtime fp32, dynamic int8 and
+# static (QDQ) int8, and OpenVINO fp32, bf16 and int8 (QDQ graph), on the six uav_dev clips, then a table of AUC / P@20 and their difference from
 # fp32. The accuracy gate of `precision: auto` asks for a difference of at most 0.01 for the
 # shipped model (issue 10); the gate itself checks agreement on the shipped gate clip.
 #
@@ -12,17 +12,18 @@ out=${1:-$root/out/eval_precision}
 source "$root/scripts/ros_env.sh" kilted >/dev/null
 mkdir -p "$out"
 model=$(python -c "from mixformerv2_ros.model.config import demo_model_path; print(demo_model_path())")
-for precision in fp32 int8 int8-static; do
+paths="fp32 int8 int8-static openvino-fp32 openvino-bf16 openvino-int8"
+for precision in $paths; do
   TQDM_DISABLE=1 python -m mixformerv2_ros.tools.evaluate "$root/../shared/data/uav_dev" --model "$model" \
     --threads 1 --precision "$precision" --out "$out/$precision" > "$out/$precision.log" 2>&1 || {
       cat "$out/$precision.log" >&2; exit 1; }
 done
-python - "$out" <<'PY'
+python - "$out" $paths <<'PY'
 import json, sys
 out = sys.argv[1]
-rows = {p: json.load(open(f"{out}/{p}/summary.json"))["mixformerv2"]["measures"] for p in ("fp32", "int8", "int8-static")}
-print(f"{'precision':12} {'AUC':>6} {'P@20':>6} {'dAUC':>7} {'dP@20':>7} {'step ms':>8}")
+rows = {p: json.load(open(f"{out}/{p}/summary.json"))["mixformerv2"]["measures"] for p in sys.argv[2:]}
+print(f"{'path':14} {'AUC':>6} {'P@20':>6} {'dAUC':>7} {'dP@20':>7} {'step ms':>8}")
 for p, m in rows.items():
-    print(f"{p:12} {m['auc']:6.3f} {m['precision']:6.3f} {m['auc'] - rows['fp32']['auc']:+7.3f} "
+    print(f"{p:14} {m['auc']:6.3f} {m['precision']:6.3f} {m['auc'] - rows['fp32']['auc']:+7.3f} "
           f"{m['precision'] - rows['fp32']['precision']:+7.3f} {m['mean_step_ms']:8.2f}")
 PY

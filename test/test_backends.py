@@ -40,6 +40,36 @@ def test_int8_backend_stays_close(golden_small, tmp_path, monkeypatch):
     np.testing.assert_allclose(int8.box_cxcywh, fp32.box_cxcywh, atol=0.02)
 
 
+def test_openvino_paths_run_the_same_graphs(golden_small, tmp_path, monkeypatch):
+    """OpenVINO fp32 gives ONNX Runtime's answer on the official golden case; bf16 and int8 (the QDQ
+    graph) run the same model and stay in the crop, or bf16 is refused on a CPU without bf16
+    kernels (not silently run in f32); the backend says which path it is."""
+    from mixformerv2_ros.tracker.backends import OpenVinoBackend
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    path, io = golden_small
+    ort = _predict(create_backend(path, "onnxruntime"), io)
+    ov = create_backend(path, "onnxruntime", precision="openvino-fp32", threads=1)
+    assert isinstance(ov, OpenVinoBackend) and ov.precision == "openvino-fp32" and ov.config.search_size == 224
+    ov_pred = _predict(ov, io)
+    np.testing.assert_allclose(ov_pred.box_cxcywh, ort.box_cxcywh, atol=1e-4)
+    assert ov_pred.score == pytest.approx(ort.score, abs=1e-4)
+    import openvino
+
+    has_bf16 = "BF16" in openvino.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    if not has_bf16:
+        with pytest.raises(ValueError, match="no bf16 kernels"):
+            create_backend(path, "onnxruntime", precision="openvino-bf16", threads=1)
+    for low in ("openvino-bf16", "openvino-int8") if has_bf16 else ("openvino-int8",):
+        pred = _predict(create_backend(path, "onnxruntime", precision=low, threads=1), io)
+        assert np.all(np.isfinite(pred.box_cxcywh)) and 0.0 <= pred.score <= 1.0
+        np.testing.assert_allclose(pred.box_cxcywh, ort.box_cxcywh, atol=0.25)
+    with pytest.raises(ValueError, match="OpenVINO runs fp32, bf16 or int8"):
+        OpenVinoBackend(tmp_path / "x.onnx", precision="fp16")
+    with pytest.raises(RuntimeError, match="set_templates"):
+        create_backend(path, "onnxruntime", precision="openvino-fp32", threads=1).predict(io["case0_search"])
+
+
 def test_predict_before_templates_is_an_error(golden_small):
     path, io = golden_small
     with pytest.raises(RuntimeError, match="set_templates"):

@@ -14,10 +14,11 @@ def test_bench_times_every_cpu_path_of_the_shipped_model(tmp_path, capsys):
     rows = json.loads(out.read_text())["rows"]
     paths = [r["path"] for r in rows]
     assert paths == ["full forward, PyTorch fp32", "cached step, PyTorch fp32", "cached step, ONNX Runtime fp32",
-                     "cached step, ONNX Runtime int8", "cached step, ONNX Runtime int8-static"]
+                     "cached step, ONNX Runtime int8", "cached step, ONNX Runtime int8-static",
+                     "cached step, OpenVINO fp32", "cached step, OpenVINO bf16", "cached step, OpenVINO int8"]
     full = rows[0]["ms"]
     for row in rows:
         assert row["variant"] == "demo" and row["ms"] > 0
         assert abs(row["speedup_vs_full"] - full / row["ms"]) < 1e-9
     table = capsys.readouterr().out
-    assert "ONNX Runtime int8-static" in table and "x" in table
+    assert "ONNX Runtime int8-static" in table and "OpenVINO bf16" in table and "x" in table

@@ -1,8 +1,8 @@
 """precision: auto: low precision is judged by what it does to tracking on the shipped gate clip.
 
 The golden random-weight model is the negative case (its rounding-magnified boxes drift: the gate
-must refuse and run fp32, saying why); the shipped model is the positive one (a low-precision path
-passes and is chosen). Verdicts are cached.
+must refuse every low-precision path and run fp32, saying why); for the shipped model every path
+is measured and the rule decides. Verdicts are cached.
 """
 
 from __future__ import annotations
@@ -49,12 +49,13 @@ def test_auto_falls_back_to_fp32_for_the_random_weight_model(golden_dir, fresh_c
         backend = create_backend(golden_dir / "mixformerv2_small_d1.pth.tar", precision="auto", threads=1,
                                  log=logger.info)
     choice = backend.precision_choice
-    assert backend.precision == choice.precision == "fp32"
-    assert "no low-precision path passed" in choice.reason and not choice.cached
-    refused = {r.precision: r for r in choice.reports if not r.passed}
-    assert set(refused) == set(precision.CANDIDATES)
-    assert all("drifts from fp32" in r.reason or "could not be built" in r.reason for r in refused.values())
-    assert "trying int8" in caplog.text
+    # fp32 runs: in ONNX Runtime, or in OpenVINO's fp32 kernels where they track identically and are faster
+    assert backend.precision == choice.precision in precision.FP32_PATHS and not choice.cached
+    low = {r.precision: r for r in choice.reports if r.precision not in precision.FP32_PATHS}
+    assert set(low) == set(precision.CANDIDATES) - set(precision.FP32_PATHS)
+    assert not any(r.passed for r in low.values())
+    assert all("drifts from fp32" in r.reason or "could not be built" in r.reason for r in low.values())
+    assert "trying int8" in caplog.text and "refused" in choice.summary()
     # the verdict is cached: a second load measures nothing
     again = create_backend(golden_dir / "mixformerv2_small_d1.pth.tar", precision="auto", threads=1)
     assert again.precision_choice.cached and again.precision_choice.reports == choice.reports

@@ -46,8 +46,10 @@ class NodeParams:
     precision: str = _param("auto", "auto: the fastest path that passes the accuracy gate on the shipped gate "
                                     "clip, else fp32 (onnxruntime; fp16 on CUDA with torch); fp32; fp16 (torch on "
                                     "CUDA); bf16 (torch); int8 / int8-static (onnxruntime, dynamic / calibrated "
-                                    "quantisation, no gate)",
-                            changeable=False, choices=("auto", "fp32", "fp16", "bf16", "int8", "int8-static"))
+                                    "quantisation) and openvino-fp32 / -bf16 / -int8 (OpenVINO on the same graphs): "
+                                    "named paths skip the gate",
+                            changeable=False, choices=("auto", "fp32", "fp16", "bf16", "int8", "int8-static",
+                                                       "openvino-fp32", "openvino-bf16", "openvino-int8"))
     threads: int = _param(0, "CPU threads for inference; 0: all usable cores", changeable=False,
                           int_range=(0, 256))
     search_factor: float = _param(0.0, "Search region side / sqrt(box area); 0: the model's value (4.5)",

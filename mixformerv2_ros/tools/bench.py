@@ -3,8 +3,9 @@
 Full-depth S and B networks with random weights (timing does not depend on the weights) and the
 shipped demo model run on the same inputs: the full forward in PyTorch (what the official
 tracker does every frame), the cached step in PyTorch, and the cached step in ONNX Runtime in
-fp32 and, with ``--low-precision``, in dynamic int8 and static QDQ int8 (whether a model may use
-those is the accuracy gate's call, ``tracker.precision``); on a CUDA machine also the cached step
+fp32 and, with ``--low-precision``, on every other CPU path (``backends.CPU_PATHS``: ONNX Runtime
+dynamic and static QDQ int8, OpenVINO fp32, bf16 and int8; whether a model may use them is the
+accuracy gate's call, ``tracker.precision``); on a CUDA machine also the cached step
 in fp16 and replayed as a CUDA graph. Each line gives the ratio to the full forward.
 
 The demo model's ONNX Runtime lines run the shipped graphs; its PyTorch lines run the same
@@ -54,13 +55,36 @@ def _network(variant: str):
     return MixFormerV2(VARIANTS[variant]).eval(), None
 
 
+def cpu_description(cpuinfo="/proc/cpuinfo") -> str:
+    """CPU model and the vector extensions that decide which low-precision path can win.
+
+    The same binary runs on machines with and without AVX-512, VNNI, bf16 or AMX; figures mean
+    little without knowing which one ran them.
+    """
+    from pathlib import Path
+
+    try:
+        lines = Path(cpuinfo).read_text().splitlines()
+    except OSError:
+        return "CPU unknown"
+    name = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "CPU")
+    flags = set(next((line.split(":", 1)[1].split() for line in lines if line.startswith("flags")), []))
+    wanted = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_bf16", "amx_int8")
+    return f"{name} ({' '.join(f for f in wanted if f in flags) or 'no AVX2'})"
+
+
+def cpu_path_label(path: str) -> str:
+    """'openvino-bf16' -> 'OpenVINO bf16', 'int8' -> 'ONNX Runtime int8'."""
+    return f"OpenVINO {path.removeprefix('openvino-')}" if path.startswith("openvino-") else f"ONNX Runtime {path}"
+
+
 def bench_variant(variant: str, iterations: int, warmup: int, threads: int | None, cuda: bool,
                   low_precision: bool = False) -> list[dict]:
     import numpy as np
     import torch
 
     from mixformerv2_ros.model import export_onnx
-    from mixformerv2_ros.tracker.backends import OnnxRuntimeBackend, TorchBackend
+    from mixformerv2_ros.tracker.backends import CPU_PATHS, TorchBackend, cpu_path_backend
 
     model, shipped = _network(variant)
     cfg = model.config
@@ -80,19 +104,11 @@ def bench_variant(variant: str, iterations: int, warmup: int, threads: int | Non
     add("cached step, PyTorch fp32", "cpu", _time_ms(lambda: cpu.predict(search), iterations, warmup))
     with tempfile.TemporaryDirectory() as tmp:
         step = shipped or export_onnx(model, f"{tmp}/{variant}.onnx")[0]
-        paths = [("fp32", step)]
-        if low_precision:
-            from mixformerv2_ros.tracker.precision import GATE_INIT_BOX, read_gate_clip
-            from mixformerv2_ros.tracker.quantize import quantize_dynamic_int8, quantize_static_int8
-
-            paths.append(("int8", quantize_dynamic_int8(step, f"{tmp}/{variant}-int8.onnx")))
-            paths.append(("int8-static", quantize_static_int8(step, f"{tmp}/{variant}-int8s.onnx", read_gate_clip(),
-                                                              GATE_INIT_BOX)))
-        for precision, path in paths:
-            ort_backend = OnnxRuntimeBackend(path, threads=threads)
-            ort_backend.set_templates(template, template)
-            add(f"cached step, ONNX Runtime {precision}", "cpu",
-                _time_ms(lambda: ort_backend.predict(search), iterations, warmup))
+        for path in CPU_PATHS if low_precision else ("fp32",):
+            backend = cpu_path_backend(step, path, threads)
+            backend.set_templates(template, template)
+            add(f"cached step, {cpu_path_label(path)}", "cpu", _time_ms(lambda: backend.predict(search), iterations, warmup))
+            backend.close()
     if cuda:
         sync = torch.cuda.synchronize
         gpu_model = _network(variant)[0]
@@ -121,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="mixformerv2-bench",
         description="Median per-frame network time (ms) of the full PyTorch forward, the cached "
                     "step in PyTorch and the cached step in ONNX Runtime (fp32; with --low-precision "
-                    "also dynamic and static int8), for full-depth MixFormerV2-S (224/112 px, depth 4, "
+                    "every CPU path: ONNX Runtime int8 and static int8, OpenVINO fp32, bf16, int8), for full-depth MixFormerV2-S (224/112 px, depth 4, "
                     "MLP ratio 1) and -B (288/128 px, depth 8, MLP ratio 4) with random weights and for "
                     "the shipped demo model, all in one run on the same inputs; with CUDA also "
                     "fp32/fp16/CUDA-graph on the GPU. 'speedup' is the full forward's time on the same "
@@ -133,8 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="torch and ONNX Runtime intra-op threads (default: usable cores)")
     parser.add_argument("--no-cuda", action="store_true", help="skip the GPU paths even if CUDA exists")
     parser.add_argument("--low-precision", action="store_true",
-                        help="also time ONNX Runtime with dynamic int8 and static (QDQ, calibrated on the gate "
-                             "clip) int8 quantisation of the step graph")
+                        help="also time every other CPU path of the step graph: ONNX Runtime dynamic int8 and "
+                             "static int8 (QDQ, calibrated on the gate clip), OpenVINO fp32, bf16 and int8 (QDQ)")
     parser.add_argument("--json", metavar="OUT", help="also write the rows as JSON to OUT")
     return parser
 
@@ -149,7 +165,8 @@ def main(argv=None) -> int:
     torch.set_num_threads(threads)
     cuda = torch.cuda.is_available() and not args.no_cuda
     device_name = torch.cuda.get_device_name() if cuda else "no CUDA"
-    print(f"mixformerv2-bench: torch {torch.__version__}, {threads} CPU threads, {device_name}")
+    cpu = cpu_description()
+    print(f"mixformerv2-bench: torch {torch.__version__}, {threads} CPU threads, {cpu}, {device_name}")
     rows = []
     for variant in [v.strip() for v in args.variants.split(",") if v.strip()]:
         rows += bench_variant(variant, args.iterations, args.warmup, threads, cuda, args.low_precision)
@@ -158,7 +175,7 @@ def main(argv=None) -> int:
         print(f"{r['variant']:8} {r['device']:6} {r['path']:41} {r['ms']:9.2f} {r['speedup_vs_full']:7.2f}x")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"threads": threads, "device": device_name, "rows": rows}, f, indent=2)
+            json.dump({"threads": threads, "cpu": cpu, "device": device_name, "rows": rows}, f, indent=2)
     return 0
 
 

@@ -63,7 +63,8 @@ def parse_args(argv):
     )
     parser.add_argument(
         "--precision",
-        choices=("fp32", "auto", "int8", "int8-static", "fp16", "bf16"),
+        choices=("fp32", "auto", "int8", "int8-static", "openvino-fp32", "openvino-bf16", "openvino-int8", "fp16",
+                 "bf16"),
         default="fp32",
         help="numeric path (default: fp32; auto: the accuracy gate's choice, as the node's default)",
     )

@@ -37,7 +37,7 @@ class InferenceBackend(ABC):
 
     config: ModelConfig
     name: str = "backend"
-    #: The numeric path that runs (fp32, int8, int8-static, fp16, bf16).
+    #: The numeric path that runs: one of ``CPU_PATHS`` for exported graphs; fp32, fp16, bf16 (torch).
     precision: str = "fp32"
     #: With ``precision="auto"`` (ONNX Runtime): the accuracy gate's ``PrecisionChoice``.
     precision_choice = None
@@ -147,6 +147,79 @@ class OnnxRuntimeBackend(InferenceBackend):
 
     def close(self):
         self._templates = self._step = self._binding = self._cache = self._cache_array = None
+
+
+class OpenVinoBackend(InferenceBackend):
+    """The same exported graphs in OpenVINO's CPU plugin: fp32, bf16 (``INFERENCE_PRECISION_HINT``)
+    or int8 (the static QDQ graph, whose quantise/dequantise pairs OpenVINO fuses into int8 kernels).
+
+    Why a second runtime: on CPUs with AVX512-BF16 or AMX, OpenVINO's bf16 kernels run the step
+    graph where ONNX Runtime has no bf16 path at all. The graphs are read with ``Core.read_model``
+    (no model conversion tool, so none of OpenVINO's opt-in telemetry code runs), and every input
+    is fixed to batch 1, since static shapes let the plugin pick its fastest kernels.
+    """
+
+    name = "openvino"
+    _HINTS = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}
+
+    def __init__(self, step_path, template_path=None, threads: int | None = None, precision: str = "fp32"):
+        import onnx
+
+        try:
+            import openvino as ov
+        except ImportError as exc:
+            raise ValueError(f"the OpenVINO paths need the openvino package (pip install openvino): {exc}") from exc
+        if precision not in self._HINTS:
+            raise ValueError(f"OpenVINO runs fp32, bf16 or int8, not {precision!r}")
+        step_path = Path(step_path)
+        template_path = Path(template_path) if template_path else templates_path_for(step_path)
+        for path in (step_path, template_path):
+            if not path.is_file():
+                raise FileNotFoundError(f"{path}: no such ONNX file (export with mixformerv2-export)")
+        metadata = {p.key: p.value for p in onnx.load(str(step_path), load_external_data=False).metadata_props}
+        self.config = ModelConfig.from_metadata(metadata)
+        core = ov.Core()
+        properties = {"INFERENCE_PRECISION_HINT": self._HINTS[precision], "PERFORMANCE_HINT": "LATENCY",
+                      "NUM_STREAMS": "1", "INFERENCE_NUM_THREADS": str(threads or physical_cores())}
+        if precision == "bf16" and "BF16" not in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
+            # OpenVINO would quietly run f32 and the path would be bf16 in name only
+            raise ValueError("this CPU has no bf16 kernels for OpenVINO (no AVX512-BF16 or AMX): "
+                             "openvino-bf16 would run fp32")
+        try:
+            self._templates = core.compile_model(self._batch_one(core.read_model(str(template_path))), "CPU",
+                                                 properties).create_infer_request()
+            self._step = core.compile_model(self._batch_one(core.read_model(str(step_path))), "CPU",
+                                            properties).create_infer_request()
+        except Exception as exc:  # OpenVINO raises its own exception types
+            raise ValueError(f"OpenVINO cannot run {step_path} in {precision}: {exc}") from exc
+        self._cache = None
+
+    @staticmethod
+    def _batch_one(model):
+        """Every dynamic dimension (the batch axis) set to 1."""
+        import openvino as ov
+
+        shapes = {}
+        for port in model.inputs:
+            dims = [1 if d.is_dynamic else d.get_length() for d in port.get_partial_shape()]
+            shapes[port.get_any_name()] = ov.PartialShape(dims)
+        model.reshape(shapes)
+        return model
+
+    def set_templates(self, template, online_template):
+        out = self._templates.infer({"template": np.ascontiguousarray(template, dtype=np.float32),
+                                     "online_template": np.ascontiguousarray(online_template, dtype=np.float32)})
+        self._cache = np.array(out["template_cache"], dtype=np.float32)
+
+    def predict(self, search):
+        if self._cache is None:
+            raise RuntimeError("set_templates() must be called before predict()")
+        out = self._step.infer({"template_cache": self._cache,
+                                "search": np.ascontiguousarray(search, dtype=np.float32)})
+        return _prediction(out["boxes_cxcywh"], out["score_logit"])
+
+    def close(self):
+        self._templates = self._step = self._cache = None
 
 
 def resolve_device(device: str) -> str:
@@ -311,6 +384,29 @@ def low_precision_onnx_for(step_path, precision: str, frames=None) -> Path:
     return target
 
 
+#: The ways to run an exported model on the CPU: ONNX Runtime fp32 / dynamic int8 / static QDQ int8,
+#: and OpenVINO fp32 / bf16 / int8 (the static QDQ graph).
+CPU_PATHS = ("fp32", "int8", "int8-static", "openvino-fp32", "openvino-bf16", "openvino-int8")
+
+
+def cpu_path_backend(step_path, path: str, threads: int | None = None, frames=None) -> InferenceBackend:
+    """A backend that runs the exported per-frame graph ``step_path`` on one of ``CPU_PATHS``.
+
+    ``frames`` calibrate the static int8 graph (default: the gate clip).
+    """
+    if path not in CPU_PATHS:
+        raise ValueError(f"no CPU path named {path!r} ({', '.join(CPU_PATHS)})")
+    if path.startswith("openvino-"):
+        numeric = path.removeprefix("openvino-")
+        graph = low_precision_onnx_for(step_path, "int8-static", frames) if numeric == "int8" else step_path
+        backend = OpenVinoBackend(graph, threads=threads, precision=numeric)
+    else:
+        graph = step_path if path == "fp32" else low_precision_onnx_for(step_path, path, frames)
+        backend = OnnxRuntimeBackend(graph, threads=threads)
+    backend.precision = path
+    return backend
+
+
 def create_backend(model_path, backend: str = "onnxruntime", device: str = "cpu",
                    precision: str = "fp32", cuda_graph: bool = False, threads: int | None = None,
                    variant: str | None = None, log=None) -> InferenceBackend:
@@ -327,8 +423,9 @@ def create_backend(model_path, backend: str = "onnxruntime", device: str = "cpu"
     if backend == "onnxruntime":
         if device not in ("cpu", "auto"):
             raise ValueError(f"the onnxruntime backend runs on the CPU; use backend 'torch' for {device!r}")
-        if precision not in ("auto", "fp32", "int8", "int8-static"):
-            raise ValueError(f"the onnxruntime backend runs auto, fp32, int8 or int8-static, not {precision!r}")
+        if precision != "auto" and precision not in CPU_PATHS:
+            raise ValueError(f"the onnxruntime backend runs auto or one of {', '.join(CPU_PATHS)}, "
+                             f"not {precision!r}")
         step = path if is_onnx else exported_onnx_for(path, variant)
         choice = None
         if precision == "auto":
@@ -336,10 +433,7 @@ def create_backend(model_path, backend: str = "onnxruntime", device: str = "cpu"
 
             choice = choose_precision(step, threads, log=log)
             precision = choice.precision
-        if precision != "fp32":
-            step = low_precision_onnx_for(step, precision)
-        backend = OnnxRuntimeBackend(step, threads=threads)
-        backend.precision = precision
+        backend = cpu_path_backend(step, precision, threads)
         backend.precision_choice = choice
         return backend
     if backend == "torch":

@@ -2,9 +2,10 @@
 
 Low precision is judged by what it does to tracking, on real frames, for the model actually
 loaded: a random-weight network magnifies rounding until its boxes wander off, a trained one
-usually does not care. So every candidate path (ONNX Runtime dynamic int8, static QDQ int8
-calibrated on the same frames) tracks the gate clip that ships with the package (33 frames of
-Big Buck Bunny, (c) Blender Foundation, CC-BY 3.0) from the same box as fp32, and passes when
+usually does not care. So every candidate path (ONNX Runtime dynamic int8 and static QDQ int8
+calibrated on the same frames; OpenVINO fp32, bf16, and int8 on the QDQ graph) tracks the gate
+clip that ships with the package (33 frames of Big Buck Bunny, (c) Blender Foundation, CC-BY 3.0)
+from the same box as fp32, and passes when
 
 * the median IoU of its boxes against fp32's boxes is at least ``MIN_MEDIAN_IOU`` and the
   10th percentile at least ``MIN_P10_IOU`` (the track stays together, not just on average), and
@@ -32,7 +33,7 @@ import numpy as np
 
 from mixformerv2_ros.model.config import DEMO_MODEL
 
-GATE_VERSION = 1
+GATE_VERSION = 2
 #: The gate clip: frames of Big Buck Bunny at 640x360 and the rabbit's box in the first one.
 GATE_CLIP = DEMO_MODEL.with_name("gate_clip.mp4")
 GATE_INIT_BOX = (118.0, 128.0, 140.0, 147.0)
@@ -40,9 +41,11 @@ MIN_MEDIAN_IOU = 0.9
 MIN_P10_IOU = 0.7
 MAX_MEAN_SCORE_DIFF = 0.05
 MIN_SPEEDUP = 1.1
-#: Candidate low-precision paths of the ONNX Runtime backend, in the order they are tried.
-CANDIDATES = ("int8", "int8-static")
+#: Candidate CPU paths (``backends.CPU_PATHS`` but the fp32 reference), in the order they are tried.
+CANDIDATES = ("int8", "int8-static", "openvino-fp32", "openvino-bf16", "openvino-int8")
 PRECISIONS = ("fp32",) + CANDIDATES
+#: The paths that compute in fp32 (ONNX Runtime's, the reference, and OpenVINO's kernels).
+FP32_PATHS = ("fp32", "openvino-fp32")
 
 
 @dataclass(frozen=True)
@@ -176,7 +179,7 @@ def choose_precision(step_path, threads: int | None = None, log=None) -> Precisi
 
     The result is cached (see the module docstring); ``log`` receives progress lines.
     """
-    from mixformerv2_ros.tracker.backends import OnnxRuntimeBackend, low_precision_onnx_for
+    from mixformerv2_ros.tracker.backends import OnnxRuntimeBackend, cpu_path_backend
 
     cache = _cache_file(step_path, threads)
     if cache.is_file():
@@ -196,7 +199,7 @@ def choose_precision(step_path, threads: int | None = None, log=None) -> Precisi
         if log:
             log(f"precision gate: trying {precision}")
         try:
-            backend = OnnxRuntimeBackend(low_precision_onnx_for(step_path, precision, frames), threads=threads)
+            backend = cpu_path_backend(step_path, precision, threads, frames)
         except Exception as exc:  # a quantiser failure refuses the path, it does not stop the node
             reports.append(PathReport(precision, False, float("nan"), 0.0, 0.0, 1.0,
                                       f"could not be built: {exc}"))
