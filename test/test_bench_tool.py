@@ -18,7 +18,10 @@ def test_bench_times_every_cpu_path_of_the_shipped_model(tmp_path, capsys):
                      "cached step, OpenVINO fp32", "cached step, OpenVINO bf16", "cached step, OpenVINO int8"]
     full = rows[0]["ms"]
     for row in rows:
-        assert row["variant"] == "demo" and row["ms"] > 0
-        assert abs(row["speedup_vs_full"] - full / row["ms"]) < 1e-9
+        assert row["variant"] == "demo"
+        if row["ms"] is None:  # a path this CPU cannot run (bf16 without bf16 kernels) says why
+            assert "OpenVINO bf16" in row["path"] and "no bf16 kernels" in row["unavailable"]
+            continue
+        assert row["ms"] > 0 and abs(row["speedup_vs_full"] - full / row["ms"]) < 1e-9
     table = capsys.readouterr().out
     assert "ONNX Runtime int8-static" in table and "OpenVINO bf16" in table and "x" in table

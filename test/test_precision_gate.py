@@ -71,7 +71,7 @@ def test_auto_for_the_shipped_model_measures_every_path_and_follows_its_rule(fre
     choice = backend.precision_choice
     reports = {r.precision: r for r in choice.reports}
     assert set(reports) == set(precision.PRECISIONS)
-    assert all(r.step_ms > 0 for r in choice.reports)
+    assert all(r.step_ms > 0 if r.step_ms is not None else "could not be built" in r.reason for r in choice.reports)
     assert all(0 <= r.median_iou <= 1 and r.reason for r in choice.reports[1:])
     passed = [r for r in choice.reports[1:] if r.passed]
     fastest = min(passed, key=lambda r: r.step_ms, default=None)

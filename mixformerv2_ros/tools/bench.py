@@ -93,8 +93,9 @@ def bench_variant(variant: str, iterations: int, warmup: int, threads: int | Non
     search = rng.standard_normal((1, 3, cfg.search_size, cfg.search_size), dtype=np.float32)
     rows = []
 
-    def add(path, device, ms):
-        rows.append({"variant": variant, "path": path, "device": device, "ms": ms})
+    def add(path, device, ms, unavailable=None):
+        rows.append({"variant": variant, "path": path, "device": device, "ms": ms,
+                     **({"unavailable": unavailable} if unavailable else {})})
 
     t, s = torch.from_numpy(template), torch.from_numpy(search)
     with torch.inference_mode():
@@ -105,7 +106,11 @@ def bench_variant(variant: str, iterations: int, warmup: int, threads: int | Non
     with tempfile.TemporaryDirectory() as tmp:
         step = shipped or export_onnx(model, f"{tmp}/{variant}.onnx")[0]
         for path in CPU_PATHS if low_precision else ("fp32",):
-            backend = cpu_path_backend(step, path, threads)
+            try:
+                backend = cpu_path_backend(step, path, threads)
+            except ValueError as exc:  # e.g. bf16 on a CPU without bf16 kernels: say so, time the rest
+                add(f"cached step, {cpu_path_label(path)}", "cpu", None, str(exc))
+                continue
             backend.set_templates(template, template)
             add(f"cached step, {cpu_path_label(path)}", "cpu", _time_ms(lambda: backend.predict(search), iterations, warmup))
             backend.close()
@@ -128,7 +133,7 @@ def bench_variant(variant: str, iterations: int, warmup: int, threads: int | Non
             backend.close()
     for row in rows:
         base = next(r["ms"] for r in rows if r["device"] == row["device"] and r["path"].startswith("full"))
-        row["speedup_vs_full"] = base / row["ms"]
+        row["speedup_vs_full"] = base / row["ms"] if row["ms"] else None
     return rows
 
 
@@ -172,7 +177,10 @@ def main(argv=None) -> int:
         rows += bench_variant(variant, args.iterations, args.warmup, threads, cuda, args.low_precision)
     print(f"{'variant':8} {'device':6} {'path':41} {'ms/frame':>9} {'speedup':>8}")
     for r in rows:
-        print(f"{r['variant']:8} {r['device']:6} {r['path']:41} {r['ms']:9.2f} {r['speedup_vs_full']:7.2f}x")
+        if r["ms"] is None:
+            print(f"{r['variant']:8} {r['device']:6} {r['path']:41} not available: {r['unavailable']}")
+        else:
+            print(f"{r['variant']:8} {r['device']:6} {r['path']:41} {r['ms']:9.2f} {r['speedup_vs_full']:7.2f}x")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"threads": threads, "cpu": cpu, "device": device_name, "rows": rows}, f, indent=2)

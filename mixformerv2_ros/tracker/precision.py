@@ -33,7 +33,7 @@ import numpy as np
 
 from mixformerv2_ros.model.config import DEMO_MODEL
 
-GATE_VERSION = 2
+GATE_VERSION = 3
 #: The gate clip: frames of Big Buck Bunny at 640x360 and the rabbit's box in the first one.
 GATE_CLIP = DEMO_MODEL.with_name("gate_clip.mp4")
 GATE_INIT_BOX = (118.0, 128.0, 140.0, 147.0)
@@ -54,7 +54,7 @@ class PathReport:
 
     precision: str
     passed: bool
-    step_ms: float
+    step_ms: float | None  # None: the path could not be built here (see reason)
     median_iou: float = 1.0
     p10_iou: float = 1.0
     mean_score_diff: float = 0.0
@@ -72,7 +72,8 @@ class PrecisionChoice:
     cached: bool = False
 
     def summary(self) -> str:
-        parts = [f"{r.precision}: {'pass' if r.passed else 'refused'}, {r.step_ms:.2f} ms"
+        parts = [f"{r.precision}: {r.reason}" if r.step_ms is None else
+                 f"{r.precision}: {'pass' if r.passed else 'refused'}, {r.step_ms:.2f} ms"
                  + (f", median IoU {r.median_iou:.3f}, p10 IoU {r.p10_iou:.3f}, score diff "
                     f"{r.mean_score_diff:.3f}" if r.precision != "fp32" else "")
                  for r in self.reports]
@@ -201,8 +202,7 @@ def choose_precision(step_path, threads: int | None = None, log=None) -> Precisi
         try:
             backend = cpu_path_backend(step_path, precision, threads, frames)
         except Exception as exc:  # a quantiser failure refuses the path, it does not stop the node
-            reports.append(PathReport(precision, False, float("nan"), 0.0, 0.0, 1.0,
-                                      f"could not be built: {exc}"))
+            reports.append(PathReport(precision, False, None, 0.0, 0.0, 1.0, f"could not be built: {exc}"))
             continue
         track = track_clip(backend, frames)
         reports.append(judge(precision, reference, track, time_step(backend)))

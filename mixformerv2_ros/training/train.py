@@ -82,10 +82,14 @@ def parse_args(argv):
                    help="start a new run from the weights of this checkpoint.pt, e.g. one trained with "
                         "other crop sizes (the fixed position embeddings are rebuilt for this config); "
                         "fresh optimizer and schedule")
+    p.add_argument("--trainable", default="",
+                   help="comma-separated parameter-name prefixes to train (e.g. score_head to recalibrate the "
+                        "confidence on new negatives without moving the boxes); default: everything but the stem")
     p.add_argument("--no-dense-aux", action="store_true",
                    help="train without the dense centre/size head on the search tokens (training-only; "
                         "it is never exported, see training/dense_aux.py)")
-    p.add_argument("--export", type=Path, help="write OUT.onnx and OUT.templates.onnx when done")
+    p.add_argument("--export", type=Path, metavar="OUT.onnx",
+                   help="write OUT.onnx and OUT.templates.onnx when done (checked before training starts)")
     return p.parse_args(argv)
 
 
@@ -159,6 +163,8 @@ def _training_clips(args) -> list[Path]:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.export and args.export.suffix != ".onnx":
+        raise SystemExit(f"--export must name an .onnx file, got {args.export}")
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     config = ModelConfig(**{**asdict(DEMO_CONFIG), **args.config})
@@ -188,6 +194,13 @@ def main(argv=None) -> int:
         val = {key: value.to(device) for key, value in val.items()}
     grid = config.search_size // config.patch_size
     aux_head = None if args.no_dense_aux else DenseAuxHead(config.embed_dim, grid).to(device)
+    prefixes = tuple(filter(None, args.trainable.split(",")))
+    if prefixes:
+        if not any(name.startswith(prefixes) for name, _ in model.named_parameters()):
+            raise SystemExit(f"--trainable {args.trainable}: no parameter name starts with that")
+        for name, param in model.named_parameters():
+            if not name.startswith(prefixes):
+                param.requires_grad_(False)
     trainable = [p for p in model.parameters() if p.requires_grad]
     if aux_head is not None:
         trainable += list(aux_head.parameters())
