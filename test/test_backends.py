@@ -130,3 +130,15 @@ def test_thread_count_is_physical_cores_of_the_allowed_cpus(tmp_path):
     assert physical_cores(fake_sysfs("smt2", lambda cpu: cpu // 2)) == len({c // 2 for c in allowed})
     assert physical_cores(fake_sysfs("no_smt", lambda cpu: cpu)) == len(allowed)
     assert physical_cores(tmp_path / "absent") == len(allowed)
+
+
+def test_cpu_description_tells_the_same_cpu_name_apart_by_its_vector_extensions(tmp_path):
+    """The gate's verdict cache is keyed by it: one CPU name came with and without AVX-512/VNNI."""
+    from mixformerv2_ros.tracker.backends import cpu_description
+
+    wide, narrow = tmp_path / "wide", tmp_path / "narrow"
+    wide.write_text("model name\t: AMD EPYC\nflags\t\t: fpu avx avx2 avx512f avx512_vnni avx512_bf16\n")
+    narrow.write_text("model name\t: AMD EPYC\nflags\t\t: fpu avx avx2\n")
+    assert cpu_description(wide) == "AMD EPYC (avx2 avx512f avx512_vnni avx512_bf16)"
+    assert cpu_description(narrow) == "AMD EPYC (avx2)"
+    assert cpu_description(tmp_path / "missing") == "CPU unknown"

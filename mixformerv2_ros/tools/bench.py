@@ -55,24 +55,6 @@ def _network(variant: str):
     return MixFormerV2(VARIANTS[variant]).eval(), None
 
 
-def cpu_description(cpuinfo="/proc/cpuinfo") -> str:
-    """CPU model and the vector extensions that decide which low-precision path can win.
-
-    The same binary runs on machines with and without AVX-512, VNNI, bf16 or AMX; figures mean
-    little without knowing which one ran them.
-    """
-    from pathlib import Path
-
-    try:
-        lines = Path(cpuinfo).read_text().splitlines()
-    except OSError:
-        return "CPU unknown"
-    name = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "CPU")
-    flags = set(next((line.split(":", 1)[1].split() for line in lines if line.startswith("flags")), []))
-    wanted = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_bf16", "amx_int8")
-    return f"{name} ({' '.join(f for f in wanted if f in flags) or 'no AVX2'})"
-
-
 def cpu_path_label(path: str) -> str:
     """'openvino-bf16' -> 'OpenVINO bf16', 'int8' -> 'ONNX Runtime int8'."""
     return f"OpenVINO {path.removeprefix('openvino-')}" if path.startswith("openvino-") else f"ONNX Runtime {path}"
@@ -164,7 +146,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     import torch
 
-    from mixformerv2_ros.tracker.backends import physical_cores
+    from mixformerv2_ros.tracker.backends import cpu_description, physical_cores
 
     threads = args.threads or physical_cores()
     torch.set_num_threads(threads)

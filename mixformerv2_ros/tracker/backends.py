@@ -79,6 +79,32 @@ def physical_cores(sysfs_cpu_dir="/sys/devices/system/cpu") -> int:
     return max(1, len(cores))
 
 
+def cpu_description(cpuinfo="/proc/cpuinfo") -> str:
+    """CPU model and the vector extensions that decide which low-precision path can win.
+
+    The same binary runs on machines with and without AVX-512, VNNI, bf16 or AMX; figures mean
+    little without knowing which one ran them.
+    """
+    try:
+        lines = Path(cpuinfo).read_text().splitlines()
+    except OSError:
+        return "CPU unknown"
+    name = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "CPU")
+    flags = set(next((line.split(":", 1)[1].split() for line in lines if line.startswith("flags")), []))
+    wanted = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_bf16", "amx_int8")
+    return f"{name} ({' '.join(f for f in wanted if f in flags) or 'no AVX2'})"
+
+
+def _exported_graphs(step_path, template_path=None) -> tuple[Path, Path]:
+    """The per-frame and template graphs of an export (the template one found beside the step one)."""
+    step_path = Path(step_path)
+    template_path = Path(template_path) if template_path else templates_path_for(step_path)
+    for path in (step_path, template_path):
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no such ONNX file (export with mixformerv2-export)")
+    return step_path, template_path
+
+
 class OnnxRuntimeBackend(InferenceBackend):
     """The exported graphs in ONNX Runtime on the CPU; needs no torch and no config file."""
 
@@ -87,11 +113,7 @@ class OnnxRuntimeBackend(InferenceBackend):
     def __init__(self, step_path, template_path=None, threads: int | None = None):
         import onnxruntime as ort
 
-        step_path = Path(step_path)
-        template_path = Path(template_path) if template_path else templates_path_for(step_path)
-        for path in (step_path, template_path):
-            if not path.is_file():
-                raise FileNotFoundError(f"{path}: no such ONNX file (export with mixformerv2-export)")
+        step_path, template_path = _exported_graphs(step_path, template_path)
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
@@ -171,11 +193,7 @@ class OpenVinoBackend(InferenceBackend):
             raise ValueError(f"the OpenVINO paths need the openvino package (pip install openvino): {exc}") from exc
         if precision not in self._HINTS:
             raise ValueError(f"OpenVINO runs fp32, bf16 or int8, not {precision!r}")
-        step_path = Path(step_path)
-        template_path = Path(template_path) if template_path else templates_path_for(step_path)
-        for path in (step_path, template_path):
-            if not path.is_file():
-                raise FileNotFoundError(f"{path}: no such ONNX file (export with mixformerv2-export)")
+        step_path, template_path = _exported_graphs(step_path, template_path)
         metadata = {p.key: p.value for p in onnx.load(str(step_path), load_external_data=False).metadata_props}
         self.config = ModelConfig.from_metadata(metadata)
         core = ov.Core()

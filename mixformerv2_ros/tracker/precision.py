@@ -14,7 +14,8 @@ from the same box as fp32, and passes when
 
 Among the paths that pass, the fastest measured step wins, if it beats fp32 by at least
 ``MIN_SPEEDUP``; otherwise fp32 runs. The verdict, with every candidate's figures and reason, is
-cached on disk keyed by the model's bytes, the candidate set, this machine's CPU and the thread
+cached on disk keyed by the model's bytes, the candidate set, this machine's CPU (model and vector
+extensions: the same CPU name comes with and without AVX-512 or VNNI) and the thread
 count, so a node starts in milliseconds the second time. The tracks run with the lost-target
 rule off (``lost_threshold=0``): they compare networks, not state machines.
 """
@@ -24,7 +25,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import platform
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -157,22 +157,12 @@ def judge(precision, reference, candidate, step_ms) -> PathReport:
 
 
 def _cache_file(step_path, threads) -> Path:
-    from mixformerv2_ros.tracker.backends import cache_dir
+    from mixformerv2_ros.tracker.backends import cache_dir, cpu_description
 
     digest = hashlib.sha256(Path(step_path).read_bytes())
     digest.update(json.dumps([GATE_VERSION, CANDIDATES, MIN_MEDIAN_IOU, MIN_P10_IOU, MAX_MEAN_SCORE_DIFF,
-                              MIN_SPEEDUP, _cpu_name(), threads]).encode())
+                              MIN_SPEEDUP, cpu_description(), threads]).encode())
     return cache_dir().parent / "precision_gate" / f"{digest.hexdigest()[:32]}.json"
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def choose_precision(step_path, threads: int | None = None, log=None) -> PrecisionChoice:
