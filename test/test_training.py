@@ -107,6 +107,35 @@ def test_erased_negatives_hide_the_target_where_it_was(shared_dir):
     pairs = [synth.sample() for _ in range(10)]
     assert all(p.label == 0.0 and not p.box_cxcywh.any() for p in pairs)
 
+
+def test_other_target_negatives_centre_a_different_clips_target(shared_dir):
+    """The negatives that teach the score *which* object: another clip's target, framed as the
+    tracker frames its own, never a frame of the template's clip."""
+    clips = [shared_dir / "data" / "uav_dev" / name for name in ("boat1", "car16_1")]
+    synth = PairSynthesizer(TINY_CONFIG, clips, None, image_share=0.0, negative_share=1.0, erased_share=0.0,
+                            other_target_share=1.0, center_jitter=0.0, scale_jitter=0.0, seed=4)
+    frames, truth, valid = synth.clips[1]
+    expected = {crop_around(synth._frame(frames[i]), truth[i], TINY_CONFIG.search_factor, 64)[0].tobytes()
+                for i in valid}
+    for _ in range(5):
+        assert synth._other_target_search(exclude_clip=0).tobytes() in expected
+    pairs = [synth.sample() for _ in range(10)]
+    assert all(p.label == 0.0 and not p.box_cxcywh.any() for p in pairs)
+    with pytest.raises(ValueError, match="share of the negatives"):
+        PairSynthesizer(TINY_CONFIG, clips, None, erased_share=0.7, other_target_share=0.5)
+
+
+def test_the_feature_cache_name_changes_with_every_synthesis_option():
+    from mixformerv2_ros.training.train import _synthesis_key, parse_args
+
+    base = ["--data", "d", "--pairs", "32"]
+    keys = {_synthesis_key(parse_args(base + extra)) for extra in
+            ([], ["--negative-share", "0.5"], ["--erased-share", "0.1"], ["--other-target-share", "0.1"],
+             ["--image-share", "0.2"], ["--train-clips", "boat1"], ["--extra-dir", "clips"])}
+    assert len(keys) == 7
+    assert _synthesis_key(parse_args(base)) == _synthesis_key(parse_args(base + ["--minutes", "3"]))
+
+
 def test_a_few_training_steps_decrease_the_loss(shared_dir):
     torch.manual_seed(0)
     data = shared_dir / "data"

@@ -3,7 +3,11 @@
 A pair is (template, online template, search) uint8 RGB crops cut as the tracker cuts them
 (square of side ``sqrt(w*h) * factor`` around a box), the target box in the search crop as
 (cx, cy, w, h) fractions, and a label: 1 when the search crop shows the template's target,
-0 for a negative (a crop of another place or image) that teaches the score head to say "lost".
+0 for a negative that teaches the score head to say "lost": a crop of another place or image, the
+target's own place with the target hidden, or another object (a different clip's target) centred
+where the template's target should be. The last kind matters most: a model trained only on empty
+negatives learns "an object is here" rather than "*this* object is here", and jumps with a high
+score onto a similar-looking object while its target is hidden.
 The search crop is centred on a jittered box, because at run time it is centred on the
 previous frame's estimate, never on the truth.
 """
@@ -141,7 +145,8 @@ class PairSynthesizer:
     """Draws random training pairs from clips (frame pairs) and still images (self-pairs)."""
 
     def __init__(self, config, clip_dirs=(), image_dir=None, image_share=0.5, paste_share=0.0,
-                 negative_share=0.2, erased_share=0.0, max_gap=60, center_jitter=3.0, scale_jitter=0.25, seed=0):
+                 negative_share=0.2, erased_share=0.0, other_target_share=0.0, max_gap=60,
+                 center_jitter=3.0, scale_jitter=0.25, seed=0):
         self.t_size, self.s_size = config.template_size, config.search_size
         self.t_factor, self.s_factor = config.template_factor, config.search_factor
         self.rng = np.random.default_rng(seed)
@@ -158,6 +163,10 @@ class PairSynthesizer:
         self.paste_share = paste_share
         self.negative_share = negative_share
         self.erased_share = erased_share  # of the negatives: the target's place with the target hidden
+        self.other_target_share = other_target_share  # of the negatives: another object in its place
+        if erased_share + other_target_share > 1:
+            raise ValueError("erased_share + other_target_share is a share of the negatives: at most 1")
+        self._template_clip = None  # index of the clip the current pair's template comes from
         self.max_gap, self.center_jitter, self.scale_jitter = max_gap, center_jitter, scale_jitter
         self._frame_cache: dict[Path, np.ndarray] = {}
 
@@ -171,7 +180,8 @@ class PairSynthesizer:
 
     def _clip_views(self):
         """Three frames of one clip: template, online template, search (within max_gap)."""
-        frames, gt, valid = self.clips[self.rng.integers(len(self.clips))]
+        self._template_clip = int(self.rng.integers(len(self.clips)))
+        frames, gt, valid = self.clips[self._template_clip]
         first = int(self.rng.choice(valid))
         near = valid[np.abs(valid - first) <= self.max_gap]
         online, search = (int(i) for i in self.rng.choice(near, 2))
@@ -266,8 +276,19 @@ class PairSynthesizer:
         crop, _ = crop_around(image, decoy, self.s_factor, self.s_size)
         return crop
 
+    def _other_target_search(self, exclude_clip):
+        """A search crop centred (with jitter) on the target of a clip other than ``exclude_clip``:
+        an object, framed as the tracker frames its own target, that is not the template's."""
+        choices = [i for i in range(len(self.clips)) if i != exclude_clip]
+        frames, gt, valid = self.clips[choices[self.rng.integers(len(choices))]]
+        index = int(self.rng.choice(valid))
+        crop, _ = crop_around(self._frame(frames[index]), gt[index], self.s_factor, self.s_size,
+                              self.center_jitter, self.scale_jitter, self.rng)
+        return crop
+
     def sample(self) -> Pair:
         from_images = self.rng.random() < self.image_share
+        self._template_clip = None
         if from_images:
             views = self._pasted_views() if self.rng.random() < self.paste_share else self._image_views()
         else:
@@ -278,7 +299,12 @@ class PairSynthesizer:
         online, _ = crop_around(o_img, o_box, self.t_factor, self.t_size, 0.2, 0.05, self.rng)
         online = photometric(online, self.rng, 0.5 * strength)
         negative = self.rng.random() < self.negative_share
-        if negative and self.rng.random() >= self.erased_share:
+        kind = self.rng.random()
+        other_clips = len(self.clips) - (self._template_clip is not None)
+        if negative and self.erased_share <= kind < self.erased_share + self.other_target_share and other_clips:
+            search = photometric(self._other_target_search(self._template_clip), self.rng, strength)
+            return Pair(template, online, search, np.zeros(4, np.float32), 0.0)
+        if negative and kind >= self.erased_share:
             search = photometric(self._negative_search(), self.rng, strength)
             return Pair(template, online, search, np.zeros(4, np.float32), 0.0)
         search, box_px = crop_around(s_img, s_box, self.s_factor, self.s_size,

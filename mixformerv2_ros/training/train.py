@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import sys
@@ -64,6 +65,9 @@ def parse_args(argv):
     p.add_argument("--erased-share", type=float, default=0.4,
                    help="share of the negatives that show the target's place with the target hidden "
                         "(default: 0.4)")
+    p.add_argument("--other-target-share", type=float, default=0.3,
+                   help="share of the negatives that centre another clip's target where the template's "
+                        "target should be, so the score learns *which* object it follows (default: 0.3)")
     p.add_argument("--minutes", type=float, default=30.0, help="total training time budget (default: 30)")
     p.add_argument("--max-steps", type=int, help="stop after this many steps (e.g. for a smoke test)")
     p.add_argument("--batch", type=int, default=32, help="batch size (default: 32)")
@@ -152,6 +156,14 @@ def _clip_dirs(data_dir: Path, names: str, extra_dir: Path | None = None):
     return dirs
 
 
+def _synthesis_key(args) -> str:
+    """A short digest of every option that changes which pairs are synthesised, for the feature
+    cache's file name: a cache built with other shares or clips must not be reused silently."""
+    options = [args.train_clips, args.heldout_clips, str(args.extra_dir), args.image_share, args.paste_share,
+               args.negative_share, args.erased_share, args.other_target_share]
+    return hashlib.sha1(json.dumps(options).encode()).hexdigest()[:8]
+
+
 def _training_clips(args) -> list[Path]:
     dirs = _clip_dirs(args.data, args.train_clips)
     if args.extra_dir:
@@ -176,15 +188,17 @@ def main(argv=None) -> int:
     train_synth = PairSynthesizer(config, train_clips,
                                   args.data / "imagenet_samples", image_share=args.image_share,
                                   paste_share=args.paste_share, negative_share=args.negative_share,
-                                  erased_share=args.erased_share, seed=args.seed)
-    train = cached_pairs(args.work / f"train-{tag}-{args.pairs}-{args.seed}.pt",
+                                  erased_share=args.erased_share, other_target_share=args.other_target_share,
+                                  seed=args.seed)
+    train = cached_pairs(args.work / f"train-{tag}-{args.pairs}-{args.seed}-{_synthesis_key(args)}.pt",
                          lambda: encode_pairs(train_synth, stem, config, args.pairs))
     val = None
     if args.heldout_clips and args.val_pairs:
         val_synth = PairSynthesizer(config, _clip_dirs(args.data, args.heldout_clips, args.extra_dir),
                                     negative_share=args.negative_share, erased_share=args.erased_share,
+                                    other_target_share=args.other_target_share,
                                     seed=args.seed + 1)
-        val = cached_pairs(args.work / f"val-{tag}-{args.val_pairs}-{args.seed}.pt",
+        val = cached_pairs(args.work / f"val-{tag}-{args.val_pairs}-{args.seed}-{_synthesis_key(args)}.pt",
                            lambda: encode_pairs(val_synth, stem, config, args.val_pairs))
 
     device = torch.device(resolve_device(args.device))
