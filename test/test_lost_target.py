@@ -26,18 +26,20 @@ def run_monitor(scores, settings=SETTINGS):
     return [monitor.step(score, box_at(i), settings) for i, score in enumerate(scores, start=1)]
 
 
-def test_short_dips_do_not_lose_the_target():
+def test_short_dips_do_not_lose_the_target_nor_steer_the_search():
     decisions = run_monitor([0.9, 0.1, 0.1, 0.8, 0.2, 0.2, 0.9])
     assert all(d.state == TRACKING for d in decisions)
-    assert [d.prior_box for d in decisions] == [box_at(i) for i in range(1, 8)]
+    # every frame's prediction is reported; only confident ones move the search
+    assert [d.reported_box for d in decisions] == [box_at(i) for i in range(1, 8)]
+    assert [d.prior_box for d in decisions] == [box_at(i) for i in (1, 1, 1, 4, 4, 4, 7)]
 
 
 def test_lost_after_k_low_frames_and_the_search_returns_to_the_last_confident_box():
     decisions = run_monitor([0.9, 0.1, 0.2, 0.25, 0.1])
     assert [d.state for d in decisions] == [TRACKING, TRACKING, TRACKING, LOST, LOST]
     assert [d.entered_lost for d in decisions] == [False, False, False, True, False]
-    # weak frames are still followed (official behaviour) until the target is declared lost
-    assert decisions[2].prior_box == box_at(3)
+    # weak frames are reported but do not move the search, lost or not
+    assert decisions[2].prior_box == box_at(1) and decisions[2].reported_box == box_at(3)
     assert decisions[3].prior_box == decisions[4].prior_box == box_at(1)
 
 
@@ -164,8 +166,8 @@ def test_reported_box_while_lost_is_the_search_prior(noise_frame):
     tracker.initialize(noise_frame, (300, 150, 40, 40))
     confident = tracker.track(noise_frame).box
     results = [tracker.track(noise_frame) for _ in range(4)]
-    assert results[1].box != confident  # weak frames are followed ...
-    assert results[2].state == LOST and results[2].box == confident == tracker.box  # ... until lost
+    assert results[1].box != confident and tracker.box == confident  # weak frames are reported, not followed ...
+    assert results[2].state == LOST and results[2].box == confident == tracker.box  # ... and once lost
     assert results[3].box == confident
 
 

@@ -6,6 +6,14 @@ So the tracker runs a small state machine with hysteresis on it:
 
 * **tracking -> lost** after ``lost_frames`` consecutive frames scoring below ``lost_threshold``.
   One frame at or above the threshold resets the count, so short dips change nothing.
+* **A weak frame does not steer the search.** While tracking, a frame scoring below
+  ``lost_threshold`` is reported as predicted (with its low score), but the next search stays on
+  the last confident box. Following weak predictions, as the official tracker does, walks the
+  search region onto whatever the network half-saw: with the target hidden, the first weak
+  frame's guess lies on a nearby look-alike (a white post beside a hidden white boat), the next
+  crop is centred on it, and there the look-alike scores as high as the target did, so the loss
+  is never declared. Centred on the target's last place, the same network scores the look-alike
+  low (``test_demo_model.py`` hides the boat of ``boat1``).
 * **While lost**
   - the search region stays on the *last confident box* (the last one that scored at least
     ``lost_threshold``) instead of following low-score predictions onto the background, and is
@@ -19,7 +27,7 @@ So the tracker runs a small state machine with hysteresis on it:
     candidate), and the state is "lost".
 * **lost -> tracking** after ``recover_frames`` consecutive frames scoring at least
   ``recover_threshold`` (>= ``lost_threshold``); one frame below it resets the count. From the
-  recovering frame on, the tracker behaves as the official one again.
+  recovering frame on, it tracks as it did before the loss.
 
 ``lost_threshold = 0`` disables the machine (no score is below 0): the tracker is then exactly the
 official one. The thresholds and counts may change at run time; the counts already accumulated
@@ -36,11 +44,13 @@ LOST = "lost"
 
 @dataclass(frozen=True)
 class Decision:
-    """Outcome of one frame: the state, where to search next, and what to report."""
+    """Outcome of one frame: the state, where to search next (``prior_box``), and the box to
+    report (``reported_box``: the prediction while tracking, the search prior while lost)."""
 
     state: str
     prior_box: tuple[float, float, float, float]
     entered_lost: bool
+    reported_box: tuple[float, float, float, float]
 
 
 class LostTargetMonitor:
@@ -63,13 +73,12 @@ class LostTargetMonitor:
                 self._prior_box = predicted_box
             else:
                 self._low_run += 1
-                self._prior_box = predicted_box
+                self._prior_box = self._last_confident_box
                 if self._low_run >= settings.lost_frames:
                     self.state = LOST
                     self._high_run = 0
-                    self._prior_box = self._last_confident_box
-                    return Decision(LOST, self._prior_box, entered_lost=True)
-            return Decision(TRACKING, self._prior_box, entered_lost=False)
+                    return Decision(LOST, self._prior_box, True, self._prior_box)
+            return Decision(TRACKING, self._prior_box, False, predicted_box)
 
         if score >= settings.recover_threshold:
             self._high_run += 1
@@ -78,10 +87,10 @@ class LostTargetMonitor:
             if self._high_run >= settings.recover_frames:
                 self.state = TRACKING
                 self._low_run = 0
-                return Decision(TRACKING, predicted_box, entered_lost=False)
+                return Decision(TRACKING, predicted_box, False, predicted_box)
         else:
             self._high_run = 0
-        return Decision(LOST, self._prior_box, entered_lost=False)
+        return Decision(LOST, self._prior_box, False, self._prior_box)
 
     def move_prior(self, box):
         """An external correction of the search region (``Tracker.box``): trust it as confident."""

@@ -169,7 +169,7 @@ class Tracker:
             self._update_online_template(image, box, score, settings)
         elif decision.entered_lost:
             self._drop_candidate()
-        return TrackResult(self._prior, score, decision.state, self._frame_index, crops)
+        return TrackResult(decision.reported_box, score, decision.state, self._frame_index, crops)
 
     def _search_whole_frame(self, image, settings):
         """(best box, its score, windows run) over the next re-acquisition windows of the frame."""
