@@ -2,8 +2,8 @@
 # The default (demo) model against OpenCV's TrackerNano (NanoTrack v2) and CSRT on clips held out of
 # its training: uav_dev's person12_1 and car16_1, and the five clips of train_sources.json that
 # mixformerv2_ros.training.train holds out (DEFAULT_HELDOUT_EXTRA). The model runs three times: with
-# the default lost-target rule, with lost_threshold=0 (the official tracker: never declares loss),
-# and with the whole-frame re-acquisition on (reacquire_windows=4).
+# the default settings (lost-target rule and whole-frame re-acquisition), with reacquire_windows=0
+# (the lost rule alone), and with lost_threshold=0 (the official tracker: never declares loss).
 #
 #   bench/demo_model_eval.sh CLIPS_DIR [OUT_DIR]     (set-up done: make setup)
 #
@@ -25,12 +25,12 @@ source "$root/scripts/ros_env.sh" kilted >/dev/null
 model=${DEMO_MODEL:-$(python -c "from mixformerv2_ros.model.config import demo_model_path; print(demo_model_path())")}
 held_out=$(python -c "from mixformerv2_ros.training.train import DEFAULT_HELDOUT_CLIPS as a, DEFAULT_HELDOUT_EXTRA as b
 print(','.join(a + b))")
-echo "=== held out ($held_out): $model (default rule) vs TrackerNano vs CSRT"
+echo "=== held out ($held_out): $model (default settings) vs TrackerNano vs CSRT"
 TQDM_DISABLE=1 python -m mixformerv2_ros.tools.evaluate "$uav_dev" "$clips" --model "$model" --threads 1 \
   --sequences "$held_out" --baseline nano --baseline csrt --out "$out/heldout"
+echo "=== held out: $model with reacquire_windows=0"
+TQDM_DISABLE=1 python -m mixformerv2_ros.tools.evaluate "$uav_dev" "$clips" --model "$model" --threads 1 \
+  --sequences "$held_out" --set reacquire_windows=0 --out "$out/heldout_no_reacquire"
 echo "=== held out: $model with lost_threshold=0"
 TQDM_DISABLE=1 python -m mixformerv2_ros.tools.evaluate "$uav_dev" "$clips" --model "$model" --threads 1 \
   --sequences "$held_out" --set lost_threshold=0 --out "$out/heldout_no_lost_rule"
-echo "=== held out: $model with reacquire_windows=4"
-TQDM_DISABLE=1 python -m mixformerv2_ros.tools.evaluate "$uav_dev" "$clips" --model "$model" --threads 1 \
-  --sequences "$held_out" --set reacquire_windows=4 --out "$out/heldout_reacquire4"

@@ -51,8 +51,8 @@ def test_the_cycle_hands_out_every_window_once_per_sweep_at_a_bounded_count():
 
 
 def test_settings_bound_the_windows():
-    assert TrackerSettings().reacquire_windows == 0  # off unless asked for (it trusts the score)
-    assert TrackerSettings(reacquire_windows=4).reacquire_windows == 4
+    assert TrackerSettings().reacquire_windows == 4  # on by default: the demo model's score is a signal
+    assert TrackerSettings(reacquire_windows=8).reacquire_windows == 8
     assert TrackerSettings(reacquire_windows=0).reacquire_windows == 0
     for bad in (-1, 65, 2.5, True):
         with pytest.raises(ValueError, match="reacquire_windows"):
@@ -138,4 +138,8 @@ def test_a_target_that_jumps_out_of_the_search_region_is_found_again(uav_dev_dir
               f"({tiles} windows, {windows} per frame)")
     else:
         assert max(cost) == 1
-        assert not any(hits[first_lost:]), "without re-acquisition the local search cannot get there"
+        # within the frames a 4-window sweep needs: the mirrored car drives back towards the middle
+        # of the frame, where the local search may meet it much later
+        tiles = len(frame_windows(frames[0].shape, (0, 0, w, h), 6.0))
+        bound = math.ceil(tiles / 4) + 10
+        assert not any(hits[first_lost:first_lost + bound]), "without re-acquisition the local search cannot get there"
