@@ -6,13 +6,13 @@
 ``/mixformerv2_tracker/init`` (see tracker.launch.py) and watch ``/mixformerv2_tracker/debug_image``
 in rviz (config/tracker.rviz).
 
-With ``init_box:="[x, y, w, h]"`` (pixels of the first frame) the demo runs by itself, as
+With ``init_box:="[x, y, w, h]"`` (pixels of the first frame published: ``start_frame`` skips frames) the demo runs by itself, as
 ``make demo`` does: demo_recorder starts tracking on the first frame with that box, records
 ``~/debug_image`` to ``output`` and writes a summary (``summary_json``); with ``loop:=false`` the
 launch ends when the clip has been tracked. For example (Big Buck Bunny, as config/demo.yaml):
 
     ros2 launch mixformerv2_ros demo.launch.py source:=bigbuckbunny.mp4 loop:=false rate:=12.5 \
-        init_box:="[180.0, 250.0, 340.0, 300.0]" output:=demo.mp4
+        start_frame:=20 init_box:="[170.0, 180.0, 400.0, 400.0]" output:=demo.mp4
 
 ``shm_transport`` (default true) gives every process the package's shared-memory Fast DDS profile
 (see tracker.launch.py): 1280x720 frames would otherwise mostly be lost between processes.
@@ -70,6 +70,7 @@ def _publisher_and_recorder(context):
         parameters=[{
             "source": arg("source"),
             "rate": float(arg("rate")),
+            "start_frame": int(arg("start_frame")),
             "loop": _truthy(arg("loop")),
             "frame_id": "camera",
             # With the recorder: wait for it too, and keep frames sent while discovery settles,
@@ -115,6 +116,8 @@ def generate_launch_description():
         DeclareLaunchArgument("source", description="video file or image folder to publish"),
         DeclareLaunchArgument("rate", default_value="0.0", description="frames per second (0: the source's)"),
         DeclareLaunchArgument("loop", default_value="true", description="restart the clip at its end"),
+        DeclareLaunchArgument("start_frame", default_value="0",
+                              description="frames of the clip to skip before publishing (and after each loop)"),
         DeclareLaunchArgument("model", default_value="", description="model for the tracker (see tracker.launch.py)"),
         DeclareLaunchArgument("device", default_value="", description="auto, cpu or cuda"),
         DeclareLaunchArgument("shm_transport", default_value="true",

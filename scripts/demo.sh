@@ -57,4 +57,21 @@ if [ $status != 0 ]; then
   tail -n 20 "$out"/*.log >&2
   exit $status
 fi
-echo "annotated video: $out/demo.mp4"
+# The README's picture: frames 3, 66 and 130 of the annotated video, side by side.
+python - "$out/demo.mp4" "$out/demo.jpg" <<'PY'
+import sys
+import cv2
+import numpy as np
+video, picked = cv2.VideoCapture(sys.argv[1]), []
+index = 0
+while True:
+    ok, frame = video.read()
+    if not ok:
+        break
+    if index in (3, 66, 130):
+        picked.append(cv2.resize(frame, (640, 360)))
+    index += 1
+if picked:
+    cv2.imwrite(sys.argv[2], np.hstack(picked), [cv2.IMWRITE_JPEG_QUALITY, 80])
+PY
+echo "annotated video: $out/demo.mp4 (frames 3, 66 and 130: $out/demo.jpg)"

@@ -86,6 +86,27 @@ def test_video_file_uses_its_own_rate_and_loops(start_ros_executable, ros_node, 
     assert np.median(np.diff(_stamps(received.messages))) == pytest.approx(1 / 20.0, rel=0.3)
 
 
+def test_start_frame_skips_the_first_frames_also_when_looping(start_ros_executable, ros_node, uav_dev_dir,
+                                                              tmp_path):
+    from mixformerv2_ros.ros.image_conversion import image_to_bgr
+
+    folder = tmp_path / "clip"
+    folder.mkdir()
+    files = sorted((uav_dev_dir / "boat1" / "img").glob("*.jpg"))[:5]
+    for path in files:
+        (folder / path.name).symlink_to(path)
+    received = Received(ros_node)
+    publisher = _start(start_ros_executable, source=str(folder), rate=30.0, start_frame=3, loop=True,
+                       max_frames=4, depth=4)
+    wait_until(lambda: received.count() >= 4, 30.0, message=f"frames missing\n{publisher.log()}")
+    wait_until(lambda: not publisher.alive(), 10.0, message="publisher did not stop after max_frames")
+    for msg, path in zip(received.messages, [files[3], files[4], files[3], files[4]]):
+        np.testing.assert_array_equal(image_to_bgr(msg), cv2.imread(str(path)))
+    beyond = _start(start_ros_executable, source=str(folder), start_frame=5)
+    wait_until(lambda: not beyond.alive(), 20.0, message="publisher kept running past its source's end")
+    assert beyond.process.returncode != 0 and "the source has only 5 frames" in beyond.log(), beyond.log()
+
+
 def test_missing_source_fails_with_a_message(start_ros_executable, tmp_path):
     publisher = _start(start_ros_executable, source=str(tmp_path / "nothing.mp4"))
     wait_until(lambda: not publisher.alive(), 20.0, message="publisher kept running without a source")

@@ -1,7 +1,8 @@
 """video_publisher: a video file or an image folder published as sensor_msgs/Image (bgr8).
 
 Frames go out at the source's rate (or ``rate``), stamped with the node clock at publication,
-with ``frame_id``; ``loop`` restarts at the end; ``max_frames`` stops early. Publishing starts
+with ``frame_id``; ``start_frame`` skips that many frames first (the demo starts where its
+target is in view); ``loop`` restarts at ``start_frame`` at the end; ``max_frames`` stops early. Publishing starts
 once ``wait_for_subscribers`` subscribers are there; ``reliability`` and ``depth`` (history,
 default 1) set the QoS. Before it exits, a reliable publisher waits (up to 5 s) until its
 subscribers have acknowledged the frames still in its history. Used by the demo, the tests and
@@ -29,7 +30,7 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
 class FrameSource:
     """Frames of a video file or of the sorted images of a folder, with the source's frame rate."""
 
-    def __init__(self, source: str):
+    def __init__(self, source: str, start_frame: int = 0):
         path = Path(source)
         if path.is_dir():
             self.files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
@@ -43,10 +44,16 @@ class FrameSource:
             self.fps = self.capture.get(cv2.CAP_PROP_FPS) or 30.0
         else:
             raise ValueError(f"{source}: no such file or folder")
-        self.index = 0
+        if isinstance(start_frame, bool) or not isinstance(start_frame, int) or start_frame < 0:
+            raise ValueError(f"start_frame must be an integer >= 0, got {start_frame!r}")
+        self.start_frame = start_frame
+        self.rewind()
 
     def read(self):
         """The next BGR frame, or None at the end."""
+        if self._first is not None:
+            frame, self._first = self._first, None
+            return frame
         if self.files is not None:
             if self.index >= len(self.files):
                 return None
@@ -58,15 +65,23 @@ class FrameSource:
         return frame
 
     def rewind(self):
-        self.index = 0
+        """Back to ``start_frame``. Frames are read and dropped up to it: seeking in a compressed
+        video lands on a key frame, not on the frame asked for."""
+        self.index, self._first = 0, None
         if self.capture is not None:
             self.capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
+        for skipped in range(self.start_frame + 1):
+            frame = self.read()
+            if frame is None:
+                raise ValueError(f"start_frame {self.start_frame}: the source has only {skipped} frames")
+        self._first = frame  # read to check that the source reaches start_frame; read() returns it
 
 
 class VideoPublisher(Node):
     def __init__(self):
         super().__init__("video_publisher")
-        self.source = FrameSource(self.declare_parameter("source", "").value)
+        self.source = FrameSource(self.declare_parameter("source", "").value,
+                                  self.declare_parameter("start_frame", 0).value)
         rate = self.declare_parameter("rate", 0.0).value
         self.period = 1.0 / (rate if rate > 0 else self.source.fps)
         self.loop = self.declare_parameter("loop", False).value
