@@ -4,6 +4,12 @@ It is what an operator does by hand: wait for the camera, call ``<tracker>/init`
 drawn on a frame, sending that frame along (the tracker then starts on exactly that frame, even
 if discovery made it miss it), then watch ``<tracker>/debug_image`` and
 ``<tracker>/status``. It ends when the stream has been silent for ``idle_timeout`` seconds.
+
+It subscribes to the camera only once the tracker's init service and status topic are there.
+A publisher that waits for its subscribers (video_publisher's ``wait_for_subscribers``) then
+starts the clip when the recorder can start tracking at once: subscribing first let a slow
+service discovery (2.7 s once, on a loaded machine) eat most of a short clip before tracking
+began.
 """
 
 from __future__ import annotations
@@ -40,7 +46,8 @@ class DemoRecorder(Node):
         self._statuses: list[TrackerStatus] = []
         self._last_activity = None
         self.init_response = None
-        self._camera_sub = self.create_subscription(Image, image_topic, self._on_camera, 10)
+        self._image_topic = image_topic
+        self._camera_sub = None  # see listen_to_camera
         # Encoding a 1280x720 frame takes tens of ms: a writer thread does it, so the callbacks
         # only queue frames, and statuses get a callback group of their own and a deep queue;
         # nothing is dropped while a frame is being written.
@@ -51,6 +58,13 @@ class DemoRecorder(Node):
         self.create_subscription(TrackerStatus, f"{self.tracker}/status", self._on_status, 200,
                                  callback_group=MutuallyExclusiveCallbackGroup())
         self.init_client = self.create_client(InitTarget, f"{self.tracker}/init")
+
+    def tracker_ready(self) -> bool:
+        """Whether the tracker's init service and status topic have been discovered."""
+        return self.init_client.service_is_ready() and self.count_publishers(f"{self.tracker}/status") > 0
+
+    def listen_to_camera(self):
+        self._camera_sub = self.create_subscription(Image, self._image_topic, self._on_camera, 10)
 
     def _on_camera(self, msg: Image):
         with self._lock:
@@ -139,6 +153,12 @@ def main(args=None) -> int:
     spinner.start()
     try:
         deadline = time.monotonic() + 60.0
+        while not node.tracker_ready():
+            if time.monotonic() > deadline:
+                node.get_logger().error(f"no init service and status topic from {node.tracker} within 60 s")
+                return 1
+            time.sleep(0.01)
+        node.listen_to_camera()
         while node.first_frame() is None:
             if time.monotonic() > deadline:
                 node.get_logger().error("no camera frame within 60 s")
