@@ -82,7 +82,7 @@ def _hd_clip(uav_dev_dir, folder):
     return folder
 
 
-def test_every_1280x720_frame_at_15_hz_reaches_the_node(ros2, ros_node, uav_dev_dir, tmp_path):
+def test_1280x720_frames_at_15_hz_reach_the_node(ros2, ros_node, uav_dev_dir, tmp_path):
     clip = _hd_clip(uav_dev_dir, tmp_path / "clip")
     outputs = NodeOutputs(ros_node)  # the node's /diagnostics: small messages, any transport
     launch = ros2.start("ros2_launch_demo_hd", "launch", "mixformerv2_ros", "demo.launch.py", f"source:={clip}",
@@ -101,8 +101,13 @@ def test_every_1280x720_frame_at_15_hz_reaches_the_node(ros2, ros_node, uav_dev_
             wait_until(lambda: received() >= HD_FRAMES, 15.0)
         except TimeoutError:
             pass
-        assert received() == HD_FRAMES, (f"the node received {received()} of {HD_FRAMES} 1280x720 frames "
-                                         f"through the shared-memory profile:\n{launch.log()}")
+        # The node subscribes best effort with a history of 1 (a tracker wants the newest frame),
+        # so nothing guarantees every frame: one that arrives while the node's executor is held up
+        # replaces the one before. On a loaded 2-core CI machine 57 of 60 arrived once (the first
+        # frame 20 ms after activation: not a discovery race). Over UDP, without the profile, 2-16
+        # of 45 arrive, so 90 % still tells the profile's transport from UDP.
+        assert received() >= 0.9 * HD_FRAMES, (f"the node received {received()} of {HD_FRAMES} 1280x720 frames "
+                                               f"through the shared-memory profile:\n{launch.log()}")
     finally:
         code = launch.stop()
     assert code == 0, launch.log()
