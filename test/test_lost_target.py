@@ -32,6 +32,7 @@ def test_short_dips_do_not_lose_the_target_nor_steer_the_search():
     # every frame's prediction is reported; only confident ones move the search
     assert [d.reported_box for d in decisions] == [box_at(i) for i in range(1, 8)]
     assert [d.prior_box for d in decisions] == [box_at(i) for i in (1, 1, 1, 4, 4, 4, 7)]
+    assert [d.weak for d in decisions] == [False, True, True, False, True, True, False]
 
 
 def test_lost_after_k_low_frames_and_the_search_returns_to_the_last_confident_box():

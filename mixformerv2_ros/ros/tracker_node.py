@@ -399,7 +399,6 @@ class TrackerNode(LifecycleNode):
             return
         header = frame.header
         result = step_ms = motion = None
-        weak = False
         with self._tracker_lock:
             if self.tracker is None:
                 self.stats.count("skipped")
@@ -416,12 +415,12 @@ class TrackerNode(LifecycleNode):
                 step_ms = (time.perf_counter() - step_started) * 1e3
                 self._frames_since_init += 1
                 self._frames_lost = self._frames_lost + 1 if result.state == LOST else 0
-                weak = result.state == TRACKING and self._weak(result)
                 motion = self._observe_motion(frame, result)
             track_id, frames_since_init, frames_lost = self._track_id, self._frames_since_init, self._frames_lost
         state = result.state if result is not None else IDLE
         score = result.score if result is not None else 0.0
-        bearing = self._bearing(result.box, image.shape) if state == TRACKING and not weak else None
+        # a weak frame's box is a guess the tracker does not follow: it must not steer a control loop
+        bearing = self._bearing(result.box, image.shape) if state == TRACKING and not result.weak else None
 
         detection = None
         if result is not None:
@@ -447,17 +446,11 @@ class TrackerNode(LifecycleNode):
         if result.state != TRACKING:
             self.motion.reset()
             return None
-        if self._weak(result):  # not a measurement: the filter keeps what it had
+        if result.weak:  # a guess the tracker does not follow is no measurement: the filter keeps what it had
             return None
         if not frame.stamp_ns or not self.motion.update(frame.stamp_ns / 1e9, result.box):
             return None
         return self.motion.estimate()
-
-    def _weak(self, result) -> bool:
-        """A frame scoring below lost_threshold while tracking: the tracker reports its box (with
-        the low score) but does not follow it (``lost_target``), and neither do the motion filter
-        and the bearing: a control loop should not be steered by a guess the tracker distrusts."""
-        return result.score < self.tracker.settings.lost_threshold
 
     def _publish_prediction(self, header, motion: MotionEstimate, score: float, track_id: str, class_id: str):
         now = self.get_clock().now()

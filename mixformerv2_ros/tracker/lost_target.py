@@ -45,12 +45,15 @@ LOST = "lost"
 @dataclass(frozen=True)
 class Decision:
     """Outcome of one frame: the state, where to search next (``prior_box``), and the box to
-    report (``reported_box``: the prediction while tracking, the search prior while lost)."""
+    report (``reported_box``: the prediction while tracking, the search prior while lost).
+    ``weak``: tracking, but the score is below ``lost_threshold``, so the prediction is reported
+    and not followed."""
 
     state: str
     prior_box: tuple[float, float, float, float]
     entered_lost: bool
     reported_box: tuple[float, float, float, float]
+    weak: bool = False
 
 
 class LostTargetMonitor:
@@ -78,7 +81,7 @@ class LostTargetMonitor:
                     self.state = LOST
                     self._high_run = 0
                     return Decision(LOST, self._prior_box, True, self._prior_box)
-            return Decision(TRACKING, self._prior_box, False, predicted_box)
+            return Decision(TRACKING, self._prior_box, False, predicted_box, weak=score < settings.lost_threshold)
 
         if score >= settings.recover_threshold:
             self._high_run += 1

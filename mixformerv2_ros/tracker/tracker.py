@@ -31,13 +31,15 @@ class TrackResult:
     """One tracked frame: ``box`` (x, y, w, h) in pixels, ``score`` in 0..1, ``state``
     ("tracking" or "lost"), ``frame_index`` (frames since ``initialize``, which is 0) and
     ``crops``, the search crops the network ran on (1, plus the re-acquisition windows while lost:
-    the frame's cost in network steps)."""
+    the frame's cost in network steps). ``weak``: tracking, but scoring below ``lost_threshold``;
+    the box is the network's guess, which the tracker does not follow (``lost_target``)."""
 
     box: tuple[float, float, float, float]
     score: float
     state: str
     frame_index: int
     crops: int = 1
+    weak: bool = False
 
 
 class Tracker:
@@ -169,7 +171,7 @@ class Tracker:
             self._update_online_template(image, box, score, settings)
         elif decision.entered_lost:
             self._drop_candidate()
-        return TrackResult(decision.reported_box, score, decision.state, self._frame_index, crops)
+        return TrackResult(decision.reported_box, score, decision.state, self._frame_index, crops, decision.weak)
 
     def _search_whole_frame(self, image, settings):
         """(best box, its score, windows run) over the next re-acquisition windows of the frame."""
