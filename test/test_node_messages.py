@@ -62,6 +62,7 @@ def test_status_fields_per_state():
     assert lost.state == TrackerStatus.STATE_LOST and lost.frames_lost == 3 and lost.track_id == "t1"
     one_box = tracker_status(header, "tracking", 0.8, "t1", 1, 0, 1.0, 1.0, _motion(measurements=1))
     assert not one_box.motion_valid and one_box.velocity_x == 0.0, "one box says nothing about motion"
+    assert not status.weak and tracker_status(header, "tracking", 0.1, "t1", 13, 0, 1.0, 1.0, weak=True).weak
     with pytest.raises(KeyError):
         tracker_status(header, "confused", 0.0, "", 0, 0, 0.0, 0.0)
 

@@ -76,13 +76,15 @@ def latency_ms(header, now_ns: int) -> float:
 
 def tracker_status(header, state: str, score: float, track_id: str, frames_since_init: int, frames_lost: int,
                    processing_ms: float, latency: float, motion: MotionEstimate | None = None,
-                   bearing: Bearing | None = None) -> TrackerStatus:
+                   bearing: Bearing | None = None, weak: bool = False) -> TrackerStatus:
     """A TrackerStatus. ``track_id`` is left empty while idle; velocity and size rate are filled
-    only from a motion estimate with a velocity (two or more boxes), the angles only from a bearing."""
+    only from a motion estimate with a velocity (two or more boxes), the angles only from a bearing;
+    ``weak``: the tracker's ``TrackResult.weak``."""
     status = TrackerStatus()
     status.header = header
     status.state = STATE_CODES[state]
     status.score = float(score)
+    status.weak = bool(weak)
     status.track_id = track_id if state != IDLE else ""
     status.frames_since_init = int(frames_since_init)
     status.frames_lost = int(frames_lost)

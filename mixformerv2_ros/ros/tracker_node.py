@@ -436,7 +436,8 @@ class TrackerNode(LifecycleNode):
         processing_ms = (time.perf_counter() - started) * 1e3
         latency = messages.latency_ms(header, self.get_clock().now().nanoseconds)
         self.status_pub.publish(messages.tracker_status(header, state, score, track_id, frames_since_init,
-                                                        frames_lost, processing_ms, latency, motion, bearing))
+                                                        frames_lost, processing_ms, latency, motion, bearing,
+                                                        weak=result is not None and result.weak))
         self.stats.frame_processed(processing_ms, step_ms, latency, score, state)
 
     def _observe_motion(self, frame: Frame, result) -> MotionEstimate | None:
