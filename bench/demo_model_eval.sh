@@ -3,7 +3,8 @@
 # its training: uav_dev's person12_1 and car16_1, and the five clips of train_sources.json that
 # mixformerv2_ros.training.train holds out (DEFAULT_HELDOUT_EXTRA). The model runs three times: with
 # the default settings (lost-target rule and whole-frame re-acquisition), with reacquire_windows=0
-# (the lost rule alone), and with lost_threshold=0 (the official tracker: never declares loss).
+# (the lost rule alone), and with lost_threshold=0 (the official tracker: never declares loss); then
+# the defaults, the baselines and lost_threshold=0 again with restarts (--starts 3).
 #
 #   bench/demo_model_eval.sh CLIPS_DIR [OUT_DIR]     (set-up done: make setup)
 #
@@ -34,3 +35,11 @@ TQDM_DISABLE=1 python -m mixformerv2_ros.tools.evaluate "$uav_dev" "$clips" --mo
 echo "=== held out: $model with lost_threshold=0"
 TQDM_DISABLE=1 python -m mixformerv2_ros.tools.evaluate "$uav_dev" "$clips" --model "$model" --threads 1 \
   --sequences "$held_out" --set lost_threshold=0 --out "$out/heldout_no_lost_rule"
+# One run per clip is one sample of a chaotic process (an early slip decides the rest of the clip),
+# so the same clips again with restarts at 1/3 and 2/3 of each clip (OTB's TRE): 21 runs a tracker.
+echo "=== held out, restarted at 0, 1/3 and 2/3 of each clip: $model (default settings) vs TrackerNano vs CSRT"
+TQDM_DISABLE=1 python -m mixformerv2_ros.tools.evaluate "$uav_dev" "$clips" --model "$model" --threads 1 \
+  --sequences "$held_out" --starts 3 --baseline nano --baseline csrt --out "$out/heldout_restarts"
+echo "=== held out, restarted: $model with lost_threshold=0"
+TQDM_DISABLE=1 python -m mixformerv2_ros.tools.evaluate "$uav_dev" "$clips" --model "$model" --threads 1 \
+  --sequences "$held_out" --starts 3 --set lost_threshold=0 --out "$out/heldout_restarts_no_lost_rule"

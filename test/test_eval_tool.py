@@ -193,3 +193,41 @@ def test_eval_on_real_clips_writes_consistent_results(tmp_path, uav_dev_dir, gol
     assert plot is not None and plot.std() > 0
     table = capsys.readouterr().out
     assert "person12_1" in table and "ALL" in table
+
+
+def test_restarts_begin_at_even_fractions_on_the_next_usable_box():
+    from pathlib import Path
+
+    from mixformerv2_ros.tools.datasets import Sequence
+
+    gt = np.tile([10.0, 10.0, 20.0, 20.0], (30, 1))
+    gt[10:12] = np.nan  # the start at 1/3 (frame 10) moves on to frame 12
+    gt[27, 2] = 0.0
+    sequence = Sequence("clip", tuple(Path(f"{i:03d}.jpg") for i in range(30)), gt)
+    assert evaluate.start_frames(sequence, 1) == [0]
+    assert evaluate.start_frames(sequence, 3) == [0, 12, 20]
+    # a start with fewer than MIN_RUN_FRAMES frames left is dropped: 30 * 5 / 6 = 25 leaves 5
+    assert evaluate.start_frames(sequence, 6) == [0, 5, 12, 15, 20]
+
+
+def test_eval_with_restarts_runs_each_start_as_a_sequence(tmp_path, uav_dev_dir):
+    from mixformerv2_ros.model.config import demo_model_path
+
+    out = tmp_path / "out"
+    argv = [str(uav_dev_dir), "--model", str(demo_model_path()), "--sequences", "car16_1", "--max-frames", "8",
+            "--starts", "3", "--out", str(out), "--baseline", "nano"]
+    assert evaluate.main(argv) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    sequence = next(s for s in load_sequences(uav_dev_dir) if s.name == "car16_1")
+    starts = evaluate.start_frames(sequence, 3)
+    names = ["car16_1"] + [f"car16_1@{s}" for s in starts[1:]]
+    assert len(starts) == 3 and starts[1] > 0
+    for tracker in ("mixformerv2", "nanotrack"):
+        assert list(summary[tracker]["per_sequence"]) == names and summary[tracker]["frames"] == 24
+        for name, start in zip(names, starts):
+            result = json.loads((out / tracker / f"{name}.json").read_text())
+            assert result["start_frame"] == start and len(result["boxes"]) == 8
+            # each run starts on the ground truth of its own first frame
+            assert result["boxes"][0] == result["ground_truth"][0] == sequence.ground_truth[start].tolist()
+    with pytest.raises(SystemExit):
+        evaluate.main([str(uav_dev_dir), "--model", argv[2], "--starts", "0"])

@@ -25,7 +25,8 @@ DESCRIPTION = """\
 Evaluate MixFormerV2 on tracking sequences: success AUC (IoU thresholds 0..1, 21 steps),
 precision at 20 px, normalised precision at 0.2 (pytracking definitions) and speed (time of the
 tracker step per frame, image decoding excluded; FPS = 1000 / mean step ms). The tracker starts
-from the first frame's ground-truth box. Frames whose ground truth is NaN, empty or marked
+from the first frame's ground-truth box; with --starts N it is also restarted N-1 times further
+into each sequence, and every run counts as one sequence in the means. Frames whose ground truth is NaN, empty or marked
 invisible are handled as the benchmark toolkits do (see mixformerv2_ros.tools.metrics).
 
 Sequence layouts (detected automatically, or --layout):
@@ -72,7 +73,12 @@ def parse_args(argv):
         "--layout", choices=("auto",) + LAYOUTS, default="auto", help="sequence layout (default: auto)"
     )
     parser.add_argument("--sequences", help="comma-separated sequence names to run (default: all)")
-    parser.add_argument("--max-frames", type=int, help="use only the first N frames of each sequence")
+    parser.add_argument("--max-frames", type=int, help="use only the first N frames of each sequence (of each run)")
+    parser.add_argument(
+        "--starts", type=int, default=1,
+        help="runs per sequence (default: 1, from frame 0): with N > 1 the tracker is also restarted at 1/N, "
+        "2/N, ... of each sequence on its ground truth (OTB's TRE); every run weighs the same in the means",
+    )
     parser.add_argument(
         "--out", type=Path, default=Path("eval_results"), help="output folder (default: eval_results)"
     )
@@ -103,6 +109,8 @@ def parse_args(argv):
     args = parser.parse_args(argv)
     if args.max_frames is not None and args.max_frames < 2:
         parser.error("--max-frames must be at least 2 (the first frame only initialises)")
+    if args.starts < 1:
+        parser.error("--starts must be at least 1")
     try:
         args.settings = dict(_parse_setting(item) for item in args.settings)
         TrackerSettings().replace(**args.settings)
@@ -211,23 +219,51 @@ def make_baseline(name: str, args):
     return CsrtRunner() if name == "csrt" else NanoRunner(args.nano_dir)
 
 
-def run_sequence(runner, sequence: Sequence, max_frames) -> dict:
-    """Track one sequence; frame 0 initialises on the ground truth."""
+#: Fewest frames a restarted run (``--starts``) must have left, the initialising one included.
+MIN_RUN_FRAMES = 10
+
+
+def _usable(box) -> bool:
+    return bool(np.all(np.isfinite(box)) and box[2] > 0 and box[3] > 0)
+
+
+def start_frames(sequence: Sequence, starts: int) -> list[int]:
+    """First frames of the runs on ``sequence``: frame 0 and, with ``starts`` > 1, the frames
+    i/starts of the way through (i = 1 .. starts-1), each moved on to the next frame with a usable
+    ground-truth box, as OTB's temporal robustness evaluation (TRE) restarts a tracker. Why: a
+    tracker's run is chaotic (one early slip decides the rest), so one run per clip is a single
+    sample; restarts give several per clip. Starts with fewer than ``MIN_RUN_FRAMES`` frames left
+    are dropped."""
     count = min(len(sequence.frames), len(sequence.ground_truth))
-    if count != len(sequence.frames) or count != len(sequence.ground_truth):
+    firsts = []
+    for i in range(starts):
+        first = (i * count) // starts
+        while first < count and not _usable(sequence.ground_truth[first]):
+            first += 1
+        if i == 0 or (count - first >= MIN_RUN_FRAMES and first not in firsts):
+            firsts.append(first)
+    return firsts
+
+
+def run_sequence(runner, sequence: Sequence, max_frames, start: int = 0) -> dict:
+    """Track one sequence from frame ``start`` (default 0), which initialises on the ground truth.
+    A run that does not start at frame 0 is named ``<sequence>@<start>``."""
+    count = min(len(sequence.frames), len(sequence.ground_truth))
+    if start == 0 and (count != len(sequence.frames) or count != len(sequence.ground_truth)):
         tqdm.write(
             f"warning: {sequence.name}: {len(sequence.frames)} frames but {len(sequence.ground_truth)} "
             f"boxes; using the first {count}",
             file=sys.stderr,
         )
     if max_frames:
-        count = min(count, max_frames)
-    gt = sequence.ground_truth[:count]
-    if not np.all(np.isfinite(gt[0])) or gt[0, 2] <= 0 or gt[0, 3] <= 0:
-        raise ValueError(f"{sequence.name}: the first frame has no usable ground-truth box {gt[0].tolist()}")
+        count = min(count, start + max_frames)
+    name = f"{sequence.name}@{start}" if start else sequence.name
+    gt = sequence.ground_truth[start:count]
+    if not _usable(gt[0]):
+        raise ValueError(f"{name}: the first frame has no usable ground-truth box {gt[0].tolist()}")
     boxes, scores, states, step_ms = [gt[0].tolist()], [1.0], ["tracking"], []
     frames = tqdm(
-        sequence.frames[:count], desc=f"{runner.name} {sequence.name}", leave=False, file=sys.stderr
+        sequence.frames[start:count], desc=f"{runner.name} {name}", leave=False, file=sys.stderr
     )
     for index, path in enumerate(frames):
         image = cv2.imread(str(path), cv2.IMREAD_COLOR)
@@ -242,14 +278,15 @@ def run_sequence(runner, sequence: Sequence, max_frames) -> dict:
         boxes.append(list(box))
         scores.append(score)
         states.append(state)
-    visible = None if sequence.visible is None else sequence.visible[:count]
+    visible = None if sequence.visible is None else sequence.visible[start:count]
     errors = metrics.frame_errors(np.array(boxes), gt, visible, sequence.kind)
     curve = metrics.curves(errors)
     mean_ms = float(np.mean(step_ms))
     return {
-        "sequence": sequence.name,
+        "sequence": name,
         "tracker": runner.name,
-        "frames": count,
+        "start_frame": start,
+        "frames": count - start,
         "measures": {**metrics.scores(curve), "mean_step_ms": mean_ms, "fps": 1000.0 / mean_ms},
         "curves": {name: values.tolist() for name, values in curve.items()},
         "boxes": boxes,
@@ -345,13 +382,14 @@ def main(argv=None) -> int:
         (args.out / runner.name).mkdir(exist_ok=True)
         results = []
         for sequence in tqdm(sequences, desc=runner.name, file=sys.stderr):
-            try:
-                result = run_sequence(runner, sequence, args.max_frames)
-            except ValueError as error:
-                print(f"mixformerv2-eval: error: {error}", file=sys.stderr)
-                return 2
-            (args.out / runner.name / f"{sequence.name}.json").write_text(json.dumps(result))
-            results.append(result)
+            for start in start_frames(sequence, args.starts):
+                try:
+                    result = run_sequence(runner, sequence, args.max_frames, start)
+                except ValueError as error:
+                    print(f"mixformerv2-eval: error: {error}", file=sys.stderr)
+                    return 2
+                (args.out / runner.name / f"{result['sequence']}.json").write_text(json.dumps(result))
+                results.append(result)
         summary[runner.name] = summarize(results)
     (args.out / "summary.json").write_text(json.dumps(summary, indent=1))
     plot_success(summary, args.out / "success_plot.png")
