@@ -42,8 +42,8 @@ def test_node_reports_lost_and_recovery_of_a_hidden_target(start_ros_executable,
                      if b else (0.0, 0.0, 0.0, 0.0))
     overlaps = iou(np.array(boxes), np.array(truth[1:FRAMES]))
 
-    # on the target before it is hidden (the demo model draws the boat's first frames ~25 % small, so
-    # single overlaps hover around 0.5: their mean is the stable measure; the library's run gives 0.60)
+    # on the target before it is hidden (the demo model draws the boat's first frames ~15 % small, so
+    # single overlaps vary: their mean is the stable measure; the library's run gives 0.77)
     assert overlaps[: HIDDEN.start - 1].mean() > 0.5, overlaps[: HIDDEN.start - 1]
     assert_lost_then_found(states, overlaps, TrackerStatus.STATE_TRACKING, TrackerStatus.STATE_LOST)
     # The hidden target's first frames: still "tracking" (the lost rule waits lost_frames) but weak.
@@ -52,4 +52,5 @@ def test_node_reports_lost_and_recovery_of_a_hidden_target(start_ros_executable,
     tracking = [s for s in statuses if s.state == TrackerStatus.STATE_TRACKING]
     weak = [s for s in tracking if s.score < 0.3]
     assert weak and not any(s.motion_valid for s in weak), [(s.score, s.motion_valid) for s in weak]
+    assert [s.weak for s in tracking] == [s.score < 0.3 for s in tracking]  # the status says which they are
     assert np.mean([s.motion_valid for s in tracking if s.score >= 0.3]) > 0.9
