@@ -419,8 +419,9 @@ class TrackerNode(LifecycleNode):
             track_id, frames_since_init, frames_lost = self._track_id, self._frames_since_init, self._frames_lost
         state = result.state if result is not None else IDLE
         score = result.score if result is not None else 0.0
+        weak = result is not None and result.weak
         # a weak frame's box is a guess the tracker does not follow: it must not steer a control loop
-        bearing = self._bearing(result.box, image.shape) if state == TRACKING and not result.weak else None
+        bearing = self._bearing(result.box, image.shape) if state == TRACKING and not weak else None
 
         detection = None
         if result is not None:
@@ -437,7 +438,7 @@ class TrackerNode(LifecycleNode):
         latency = messages.latency_ms(header, self.get_clock().now().nanoseconds)
         self.status_pub.publish(messages.tracker_status(header, state, score, track_id, frames_since_init,
                                                         frames_lost, processing_ms, latency, motion, bearing,
-                                                        weak=result is not None and result.weak))
+                                                        weak=weak))
         self.stats.frame_processed(processing_ms, step_ms, latency, score, state)
 
     def _observe_motion(self, frame: Frame, result) -> MotionEstimate | None:

@@ -65,16 +65,24 @@ class FrameSource:
         return frame
 
     def rewind(self):
-        """Back to ``start_frame``. Frames are read and dropped up to it: seeking in a compressed
-        video lands on a key frame, not on the frame asked for."""
-        self.index, self._first = 0, None
-        if self.capture is not None:
-            self.capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
-        for skipped in range(self.start_frame + 1):
-            frame = self.read()
-            if frame is None:
+        """Back to ``start_frame``. A folder just moves its index there. A video grabs (decodes
+        without converting) the frames before it, because seeking in a compressed video lands on a
+        key frame, not on the frame asked for; it then reads ``start_frame`` itself to check that
+        the video reaches it, and ``read`` returns that frame first."""
+        self._first = None
+        if self.files is not None:
+            if self.start_frame >= len(self.files):
+                raise ValueError(f"start_frame {self.start_frame}: the source has only {len(self.files)} frames")
+            self.index = self.start_frame
+            return
+        self.capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
+        for skipped in range(self.start_frame):
+            if not self.capture.grab():
                 raise ValueError(f"start_frame {self.start_frame}: the source has only {skipped} frames")
-        self._first = frame  # read to check that the source reaches start_frame; read() returns it
+        ok, frame = self.capture.read()
+        if not ok:
+            raise ValueError(f"start_frame {self.start_frame}: the source has only {self.start_frame} frames")
+        self.index, self._first = self.start_frame + 1, frame
 
 
 class VideoPublisher(Node):
