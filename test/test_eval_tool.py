@@ -208,6 +208,10 @@ def test_restarts_begin_at_even_fractions_on_the_next_usable_box():
     assert evaluate.start_frames(sequence, 3) == [0, 12, 20]
     # a start with fewer than MIN_RUN_FRAMES frames left is dropped: 30 * 5 / 6 = 25 leaves 5
     assert evaluate.start_frames(sequence, 6) == [0, 5, 12, 15, 20]
+    # a restart skips frames where the target is marked invisible (LaSOT's occlusion flags)
+    visible = np.ones(30, dtype=bool)
+    visible[12:14] = False
+    assert evaluate.start_frames(Sequence("clip", sequence.frames, gt, visible), 3) == [0, 14, 20]
 
 
 def test_eval_with_restarts_runs_each_start_as_a_sequence(tmp_path, uav_dev_dir):

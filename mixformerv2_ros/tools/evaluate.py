@@ -230,17 +230,19 @@ def _usable(box) -> bool:
 def start_frames(sequence: Sequence, starts: int) -> list[int]:
     """First frames of the runs on ``sequence``: frame 0 and, with ``starts`` > 1, the frames
     i/starts of the way through (i = 1 .. starts-1), each moved on to the next frame with a usable
-    ground-truth box, as OTB's temporal robustness evaluation (TRE) restarts a tracker. Why: a
-    tracker's run is chaotic (one early slip decides the rest), so one run per clip is a single
-    sample; restarts give several per clip. Starts with fewer than ``MIN_RUN_FRAMES`` frames left
-    are dropped."""
+    ground-truth box on a visible target, as OTB's temporal robustness evaluation (TRE) restarts a
+    tracker. Why: a tracker's run is chaotic (one early slip decides the rest), so one run per clip
+    is a single sample; restarts give several per clip. Restarts with fewer than
+    ``MIN_RUN_FRAMES`` frames left are dropped. Frame 0 is always the first start (an unusable box
+    there is ``run_sequence``'s error, as without restarts)."""
     count = min(len(sequence.frames), len(sequence.ground_truth))
-    firsts = []
-    for i in range(starts):
+    visible = sequence.visible
+    firsts = [0]
+    for i in range(1, starts):
         first = (i * count) // starts
-        while first < count and not _usable(sequence.ground_truth[first]):
+        while first < count and not (_usable(sequence.ground_truth[first]) and (visible is None or visible[first])):
             first += 1
-        if i == 0 or (count - first >= MIN_RUN_FRAMES and first not in firsts):
+        if count - first >= MIN_RUN_FRAMES and first not in firsts:
             firsts.append(first)
     return firsts
 
