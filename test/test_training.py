@@ -199,6 +199,27 @@ def test_cli_resumes_and_exports_a_model_the_tracker_runs(shared_dir, tmp_path):
     assert 0.0 <= result.score <= 1.0 and all(np.isfinite(result.box))
 
 
+def test_init_from_carries_the_dense_head_into_the_next_leg(shared_dir, tmp_path):
+    """A leg started with --init-from continues the previous leg's dense head too: a fresh, random
+    one would push large gradients into the backbone at the start of every leg."""
+    from mixformerv2_ros.training import train
+
+    common = ["--data", str(shared_dir / "data"), "--pairs", "16", "--val-pairs", "8", "--train-clips", "boat1",
+              "--heldout-clips", "car16_1", "--batch", "4", "--no-pretrained", "--config", json.dumps(TINY)]
+    assert train.main(common + ["--work", str(tmp_path / "leg1"), "--max-steps", "2"]) == 0
+    first = torch.load(tmp_path / "leg1" / "checkpoint.pt", weights_only=True)
+    # a zero rate: the step changes nothing, so the saved weights are the ones the leg started from
+    leg1 = str(tmp_path / "leg1" / "checkpoint.pt")
+    assert train.main(common + ["--work", str(tmp_path / "leg2"), "--init-from", leg1,
+                                "--max-steps", "1", "--lr", "0", "--seed", "1"]) == 0
+    second = torch.load(tmp_path / "leg2" / "checkpoint.pt", weights_only=True)
+    for name, value in first["aux_head"].items():
+        assert torch.equal(second["aux_head"][name], value), name
+    for name, value in first["model"].items():
+        if not name.endswith(("pos_embed_s", "pos_embed_t")):
+            assert torch.equal(second["model"][name], value), name
+
+
 def test_nanotrack_stem_equals_the_onnx_backbone_on_rgb_input():
     """The rebuilt stem gives NanoTrack's own features (ONNX Runtime on the BGR crop) from the RGB crop."""
     import onnxruntime as ort
