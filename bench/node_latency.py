@@ -96,7 +96,8 @@ class Camera:
         from sensor_msgs.msg import Image
 
         self.client = client
-        self.pub = client.node.create_publisher(Image, topic, QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE))
+        reliable = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)
+        self.pub = client.node.create_publisher(Image, topic, reliable)
 
     def wait_for_subscriber(self, timeout=30.0):
         ros_harness.wait_until(lambda: self.pub.get_subscription_count() > 0, timeout, message="no subscriber")

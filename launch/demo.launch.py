@@ -6,10 +6,11 @@
 ``/mixformerv2_tracker/init`` (see tracker.launch.py) and watch ``/mixformerv2_tracker/debug_image``
 in rviz (config/tracker.rviz).
 
-With ``init_box:="[x, y, w, h]"`` (pixels of the first frame published: ``start_frame`` skips frames) the demo runs by itself, as
-``make demo`` does: demo_recorder starts tracking on the first frame with that box, records
-``~/debug_image`` to ``output`` and writes a summary (``summary_json``); with ``loop:=false`` the
-launch ends when the clip has been tracked. For example (Big Buck Bunny, as config/demo.yaml):
+With ``init_box:="[x, y, w, h]"`` (pixels of the first frame published: ``start_frame`` skips
+frames) the demo runs by itself, as ``make demo`` does: demo_recorder starts tracking on the
+first frame with that box, records ``~/debug_image`` to ``output`` and writes a summary
+(``summary_json``); with ``loop:=false`` the launch ends when the clip has been tracked. For
+example (Big Buck Bunny, as config/demo.yaml):
 
     ros2 launch mixformerv2_ros demo.launch.py source:=bigbuckbunny.mp4 loop:=false rate:=12.5 \
         start_frame:=20 init_box:="[170.0, 180.0, 400.0, 400.0]" output:=demo.mp4

@@ -40,7 +40,8 @@ class Lifecycle:
         from rcl_interfaces.srv import SetParameters
         from rclpy.parameter import Parameter
 
-        request = SetParameters.Request(parameters=[Parameter(k, value=v).to_parameter_msg() for k, v in values.items()])
+        parameters = [Parameter(k, value=v).to_parameter_msg() for k, v in values.items()]
+        request = SetParameters.Request(parameters=parameters)
         return self.ros_node.call(self._set, request, retry_after=2.0).results
 
 

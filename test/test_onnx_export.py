@@ -69,7 +69,8 @@ def test_probs_output_matches(exported, golden_dir):
     io = np.load(golden_dir / f"mixformerv2_{variant}_d1_io.npz")
     cache = ort.InferenceSession(str(templates)).run(None, {
         "template": io["case2_template"], "online_template": io["case2_online_template"]})[0]
-    boxes, logit, probs = ort.InferenceSession(str(step)).run(None, {"template_cache": cache, "search": io["case2_search"]})
+    feeds = {"template_cache": cache, "search": io["case2_search"]}
+    boxes, logit, probs = ort.InferenceSession(str(step)).run(None, feeds)
     official = np.stack([io[f"case2_prob_{s}"] for s in "ltrb"], axis=1)
     np.testing.assert_allclose(probs, official, rtol=0, atol=1e-4)
     np.testing.assert_allclose(boxes, io["case2_pred_boxes_cxcywh"], rtol=0, atol=1e-4)

@@ -122,7 +122,8 @@ def read_checkpoint(path) -> dict:
     prefix = pkl_names[0][: -len("data.pkl")]
     with archive:
         try:
-            byteorder = archive.read(prefix + "byteorder").decode() if prefix + "byteorder" in archive.namelist() else "little"
+            has_byteorder = prefix + "byteorder" in archive.namelist()
+            byteorder = archive.read(prefix + "byteorder").decode() if has_byteorder else "little"
             if byteorder != "little":
                 raise CheckpointError(f"{path}: big-endian checkpoints are not supported")
             return _RestrictedUnpickler(archive.read(pkl_names[0]), archive, prefix).load()

@@ -506,7 +506,8 @@ class TrackerNode(LifecycleNode):
         x, y = cx - w / 2.0, cy - h / 2.0
         height, width = image.shape[:2]
         if x >= width or y >= height or x + w <= 0 or y + h <= 0:
-            return False, f"box ({x:.1f}, {y:.1f}, {w:.1f}, {h:.1f}) lies outside the {width}x{height} image", Detection2D()
+            reason = f"box ({x:.1f}, {y:.1f}, {w:.1f}, {h:.1f}) lies outside the {width}x{height} image"
+            return False, reason, Detection2D()
         with self._tracker_lock:
             if self.tracker is None:
                 return False, "node is not configured", Detection2D()

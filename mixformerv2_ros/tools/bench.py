@@ -94,7 +94,8 @@ def bench_variant(variant: str, iterations: int, warmup: int, threads: int | Non
                 add(f"cached step, {cpu_path_label(path)}", "cpu", None, str(exc))
                 continue
             backend.set_templates(template, template)
-            add(f"cached step, {cpu_path_label(path)}", "cpu", _time_ms(lambda: backend.predict(search), iterations, warmup))
+            step_ms = _time_ms(lambda: backend.predict(search), iterations, warmup)
+            add(f"cached step, {cpu_path_label(path)}", "cpu", step_ms)
             backend.close()
     if cuda:
         sync = torch.cuda.synchronize
@@ -124,11 +125,12 @@ def build_parser() -> argparse.ArgumentParser:
         prog="mixformerv2-bench",
         description="Median per-frame network time (ms) of the full PyTorch forward, the cached "
                     "step in PyTorch and the cached step in ONNX Runtime (fp32; with --low-precision "
-                    "every CPU path: ONNX Runtime int8 and static int8, OpenVINO fp32, bf16, int8), for full-depth MixFormerV2-S (224/112 px, depth 4, "
-                    "MLP ratio 1) and -B (288/128 px, depth 8, MLP ratio 4) with random weights and for "
-                    "the shipped demo model, all in one run on the same inputs; with CUDA also "
-                    "fp32/fp16/CUDA-graph on the GPU. 'speedup' is the full forward's time on the same "
-                    "device divided by the line's time.")
+                    "every CPU path: ONNX Runtime int8 and static int8, OpenVINO fp32, bf16, int8), "
+                    "for full-depth MixFormerV2-S (224/112 px, depth 4, MLP ratio 1) and -B "
+                    "(288/128 px, depth 8, MLP ratio 4) with random weights and for the shipped demo "
+                    "model, all in one run on the same inputs; with CUDA also fp32/fp16/CUDA-graph on "
+                    "the GPU. 'speedup' is the full forward's time on the same device divided by the "
+                    "line's time.")
     parser.add_argument("--variants", default="small,base,demo", help="comma-separated: small, base, demo")
     parser.add_argument("--iterations", type=int, default=50, help="timed runs per path (median)")
     parser.add_argument("--warmup", type=int, default=10, help="untimed runs before timing")
