@@ -50,7 +50,8 @@ def parse_args(argv):
                         "measure generalisation")
     p.add_argument("--extra-dir", type=Path,
                    help="a folder of more clips in the uav_dev layout (what ../shared/tools/extract_clips.py "
-                        "writes from train_sources.json): every clip in it not named in --heldout-clips is "
+                        "writes from train_sources.json and, with --manifest, from this package's "
+                        "training/extra_sources.json): every clip in it not named in --heldout-clips is "
                         "trained on")
     p.add_argument("--work", type=Path, default=Path("training_work"),
                    help="folder for the feature caches, checkpoint.pt and log.jsonl (default: training_work)")
