@@ -18,6 +18,10 @@ import ros_harness  # noqa: E402
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DIR = REPO_ROOT.parent / "shared"
 
+# Started as a background job, this process would pass an ignored SIGINT on to every command
+# it starts; the tests signal those commands as a terminal would.
+ros_harness.let_children_take_sigint()
+
 if os.environ.get("MIXFORMERV2_ROS_DISTRO"):
     # ROS test run: the test process and every child stay on localhost, in our own domain.
     ros_harness.confine_this_process()

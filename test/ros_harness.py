@@ -63,6 +63,20 @@ def localhost_ros_env(domain_id: int) -> dict[str, str]:
     return env
 
 
+def let_children_take_sigint() -> None:
+    """Undo an inherited "ignore SIGINT" in this process, so that the commands it starts take
+    Ctrl-C as they would from a terminal.
+
+    A non-interactive shell starts a background job (``make test &`` in a script, ``( ... & )``)
+    with SIGINT ignored, and an ignored signal stays ignored across fork and exec: every ``ros2
+    launch`` started from here would then ignore the SIGINT that the tests send it (a fresh-clone
+    CI run started that way failed the SIGINT test on both distros, the launch still running
+    60 s later). A handler, unlike SIG_IGN, is reset to the default at exec, so Python's own
+    KeyboardInterrupt handler here gives each child the default disposition."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def confine_this_process() -> dict[str, str]:
     """Apply the localhost/domain settings to os.environ (before rclpy.init) and return them."""
     env = localhost_ros_env(reserve_domain_id())
@@ -95,7 +109,8 @@ class CommandProcess:
 
     Its own session means a signal can go to it alone (``os.kill``) or to everything it started
     (``stop``: the group), and a background ``&`` in a non-interactive shell, which would make
-    it ignore SIGINT, is never needed."""
+    it ignore SIGINT, is never needed (``let_children_take_sigint`` covers a test run that was
+    itself started that way)."""
 
     def __init__(self, name: str, cmd: list[str], env: dict[str, str], workdir: Path):
         self.name = name

@@ -103,11 +103,12 @@ def test_1280x720_frames_at_15_hz_reach_the_node(ros2, ros_node, uav_dev_dir, tm
             pass
         # The node subscribes best effort with a history of 1 (a tracker wants the newest frame),
         # so nothing guarantees every frame: one that arrives while the node's executor is held up
-        # replaces the one before. On a loaded 2-core CI machine 57 of 60 arrived once (the first
-        # frame 20 ms after activation: not a discovery race). Over UDP, without the profile, 2-16
-        # of 45 arrive, so 90 % still tells the profile's transport from UDP.
-        assert received() >= 0.9 * HD_FRAMES, (f"the node received {received()} of {HD_FRAMES} 1280x720 frames "
-                                               f"through the shared-memory profile:\n{launch.log()}")
+        # replaces the one before. On the 2-core CI machine 57 of 60 arrived once and 53 of 60
+        # another time (the first frame 20 ms after activation: not a discovery race). Over UDP,
+        # without the profile, 2-16 of 45 arrive (at most 36 %), so 75 % still tells the
+        # profile's transport from UDP with room on both sides.
+        assert received() >= 0.75 * HD_FRAMES, (f"the node received {received()} of {HD_FRAMES} 1280x720 frames "
+                                                f"through the shared-memory profile:\n{launch.log()}")
     finally:
         code = launch.stop()
     assert code == 0, launch.log()
