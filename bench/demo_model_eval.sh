@@ -26,20 +26,20 @@ source "$root/scripts/ros_env.sh" kilted >/dev/null
 model=${DEMO_MODEL:-$(python -c "from mixformerv2_ros.model.config import demo_model_path; print(demo_model_path())")}
 held_out=$(python -c "from mixformerv2_ros.training.train import DEFAULT_HELDOUT_CLIPS as a, DEFAULT_HELDOUT_EXTRA as b
 print(','.join(a + b))")
+# Every run: the model (and any baselines) on the held-out clips, one thread, plus the arguments given.
+evaluate_held_out() {
+  TQDM_DISABLE=1 python -m mixformerv2_ros.tools.evaluate "$uav_dev" "$clips" --model "$model" --threads 1 \
+    --sequences "$held_out" "$@"
+}
 echo "=== held out ($held_out): $model (default settings) vs TrackerNano vs CSRT"
-TQDM_DISABLE=1 python -m mixformerv2_ros.tools.evaluate "$uav_dev" "$clips" --model "$model" --threads 1 \
-  --sequences "$held_out" --baseline nano --baseline csrt --out "$out/heldout"
+evaluate_held_out --baseline nano --baseline csrt --out "$out/heldout"
 echo "=== held out: $model with reacquire_windows=0"
-TQDM_DISABLE=1 python -m mixformerv2_ros.tools.evaluate "$uav_dev" "$clips" --model "$model" --threads 1 \
-  --sequences "$held_out" --set reacquire_windows=0 --out "$out/heldout_no_reacquire"
+evaluate_held_out --set reacquire_windows=0 --out "$out/heldout_no_reacquire"
 echo "=== held out: $model with lost_threshold=0"
-TQDM_DISABLE=1 python -m mixformerv2_ros.tools.evaluate "$uav_dev" "$clips" --model "$model" --threads 1 \
-  --sequences "$held_out" --set lost_threshold=0 --out "$out/heldout_no_lost_rule"
+evaluate_held_out --set lost_threshold=0 --out "$out/heldout_no_lost_rule"
 # One run per clip is one sample of a chaotic process (an early slip decides the rest of the clip),
 # so the same clips again with restarts at 1/3 and 2/3 of each clip (OTB's TRE): 21 runs a tracker.
 echo "=== held out, restarted at 0, 1/3 and 2/3 of each clip: $model (default settings) vs TrackerNano vs CSRT"
-TQDM_DISABLE=1 python -m mixformerv2_ros.tools.evaluate "$uav_dev" "$clips" --model "$model" --threads 1 \
-  --sequences "$held_out" --starts 3 --baseline nano --baseline csrt --out "$out/heldout_restarts"
+evaluate_held_out --starts 3 --baseline nano --baseline csrt --out "$out/heldout_restarts"
 echo "=== held out, restarted: $model with lost_threshold=0"
-TQDM_DISABLE=1 python -m mixformerv2_ros.tools.evaluate "$uav_dev" "$clips" --model "$model" --threads 1 \
-  --sequences "$held_out" --starts 3 --set lost_threshold=0 --out "$out/heldout_restarts_no_lost_rule"
+evaluate_held_out --starts 3 --set lost_threshold=0 --out "$out/heldout_restarts_no_lost_rule"

@@ -223,6 +223,11 @@ def make_baseline(name: str, args):
 MIN_RUN_FRAMES = 10
 
 
+def _frame_count(sequence: Sequence) -> int:
+    """Frames that have both an image and a ground-truth box."""
+    return min(len(sequence.frames), len(sequence.ground_truth))
+
+
 def _usable(box) -> bool:
     return bool(np.all(np.isfinite(box)) and box[2] > 0 and box[3] > 0)
 
@@ -235,7 +240,7 @@ def start_frames(sequence: Sequence, starts: int) -> list[int]:
     is a single sample; restarts give several per clip. Restarts with fewer than
     ``MIN_RUN_FRAMES`` frames left are dropped. Frame 0 is always the first start (an unusable box
     there is ``run_sequence``'s error, as without restarts)."""
-    count = min(len(sequence.frames), len(sequence.ground_truth))
+    count = _frame_count(sequence)
     visible = sequence.visible
     firsts = [0]
     for i in range(1, starts):
@@ -250,7 +255,7 @@ def start_frames(sequence: Sequence, starts: int) -> list[int]:
 def run_sequence(runner, sequence: Sequence, max_frames, start: int = 0) -> dict:
     """Track one sequence from frame ``start`` (default 0), which initialises on the ground truth.
     A run that does not start at frame 0 is named ``<sequence>@<start>``."""
-    count = min(len(sequence.frames), len(sequence.ground_truth))
+    count = _frame_count(sequence)
     if start == 0 and (count != len(sequence.frames) or count != len(sequence.ground_truth)):
         tqdm.write(
             f"warning: {sequence.name}: {len(sequence.frames)} frames but {len(sequence.ground_truth)} "
