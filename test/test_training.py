@@ -125,14 +125,46 @@ def test_other_target_negatives_centre_a_different_clips_target(shared_dir):
         PairSynthesizer(TINY_CONFIG, clips, None, erased_share=0.7, other_target_share=0.5)
 
 
+def test_distractors_look_like_a_target_sit_beside_it_and_farther_from_the_centre(shared_dir):
+    """The look-alike pasted into a positive: the true target's pixels and box are kept, and the
+    decoy lies outside the target's box, farther from the crop centre (the run-time rule)."""
+    clips = [shared_dir / "data" / "uav_dev" / name for name in ("boat1", "car16_1")]
+    synth = PairSynthesizer(TINY_CONFIG, clips, None, image_share=0.0, negative_share=0.0,
+                            distractor_share=1.0, seed=5)
+    size = 64
+    search = np.full((size, size, 3), 90, np.uint8)
+    box = (36.0, 30.0, 10.0, 8.0)
+    search[30:38, 36:46] = 250
+    patch = np.full((16, 20, 3), 10, np.uint8)
+    placed = 0
+    for _ in range(20):
+        out = synth._add_distractor(search, box, patch)
+        assert np.array_equal(out[30:38, 36:46], search[30:38, 36:46]), "the target is never covered"
+        changed = np.argwhere(np.any(out != search, axis=2))
+        if len(changed) == 0:
+            continue
+        placed += 1
+        assert np.all(out[changed[:, 0], changed[:, 1]] == 10), "only the decoy's pixels change"
+        cy, cx = changed.mean(axis=0) + 0.5
+        assert np.hypot(cx - size / 2, cy - size / 2) > np.hypot(41 - size / 2, 34 - size / 2)
+        assert changed.shape[0] < 2.5 * 10 * 8, "the decoy is sized like the target"
+    assert placed >= 15
+    assert synth._add_distractor(search, (0.0, 0.0, 60.0, 60.0), patch) is search, "no room: unchanged"
+    pairs = [synth.sample() for _ in range(10)]
+    assert all(p.label == 1.0 and p.box_cxcywh.any() for p in pairs)
+    with pytest.raises(ValueError, match="distractor_share"):
+        PairSynthesizer(TINY_CONFIG, clips, None, distractor_share=1.5)
+
+
 def test_the_feature_cache_name_changes_with_every_synthesis_option():
     from mixformerv2_ros.training.train import _synthesis_key, parse_args
 
     base = ["--data", "d", "--pairs", "32"]
     keys = {_synthesis_key(parse_args(base + extra)) for extra in
             ([], ["--negative-share", "0.5"], ["--erased-share", "0.1"], ["--other-target-share", "0.1"],
-             ["--image-share", "0.2"], ["--train-clips", "boat1"], ["--extra-dir", "clips"])}
-    assert len(keys) == 7
+             ["--image-share", "0.2"], ["--train-clips", "boat1"], ["--extra-dir", "clips"],
+             ["--distractor-share", "0.3"])}
+    assert len(keys) == 8
     assert _synthesis_key(parse_args(base)) == _synthesis_key(parse_args(base + ["--minutes", "3"]))
 
 

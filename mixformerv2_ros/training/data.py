@@ -7,7 +7,9 @@ A pair is (template, online template, search) uint8 RGB crops cut as the tracker
 target's own place with the target hidden, or another object (a different clip's target) centred
 where the template's target should be. The last kind matters most: a model trained only on empty
 negatives learns "an object is here" rather than "*this* object is here", and jumps with a high
-score onto a similar-looking object while its target is hidden.
+score onto a similar-looking object while its target is hidden. For the same reason some positives
+carry a distractor pasted into the search crop: the target of another frame of the same clip (a
+look-alike) or of another clip, always farther from the crop centre than the true target.
 The search crop is centred on a jittered box, because at run time it is centred on the
 previous frame's estimate, never on the truth.
 """
@@ -145,8 +147,8 @@ class PairSynthesizer:
     """Draws random training pairs from clips (frame pairs) and still images (self-pairs)."""
 
     def __init__(self, config, clip_dirs=(), image_dir=None, image_share=0.5, paste_share=0.0,
-                 negative_share=0.2, erased_share=0.0, other_target_share=0.0, max_gap=60,
-                 center_jitter=3.0, scale_jitter=0.25, seed=0):
+                 negative_share=0.2, erased_share=0.0, other_target_share=0.0, distractor_share=0.0,
+                 max_gap=60, center_jitter=3.0, scale_jitter=0.25, seed=0):
         self.t_size, self.s_size = config.template_size, config.search_size
         self.t_factor, self.s_factor = config.template_factor, config.search_factor
         self.rng = np.random.default_rng(seed)
@@ -166,6 +168,9 @@ class PairSynthesizer:
         self.other_target_share = other_target_share  # of the negatives: another object in its place
         if erased_share + other_target_share > 1:
             raise ValueError("erased_share + other_target_share is a share of the negatives: at most 1")
+        if not 0.0 <= distractor_share <= 1.0:
+            raise ValueError(f"distractor_share is a share of the positive clip pairs: got {distractor_share}")
+        self.distractor_share = distractor_share  # of the positive clip pairs: a look-alike pasted in
         self._template_clip = None  # index of the clip the current pair's template comes from
         self.max_gap, self.center_jitter, self.scale_jitter = max_gap, center_jitter, scale_jitter
         self._frame_cache: dict[Path, np.ndarray] = {}
@@ -286,6 +291,43 @@ class PairSynthesizer:
                               self.center_jitter, self.scale_jitter, self.rng)
         return crop
 
+    def _distractor_patch(self, clip):
+        """The target as it looks in a random frame of ``clip`` (its ground-truth box, no context)."""
+        frames, gt, valid = self.clips[clip]
+        index = int(self.rng.choice(valid))
+        x, y, w, h = gt[index]
+        image = self._frame(frames[index])
+        x0, y0 = max(0, int(round(x))), max(0, int(round(y)))
+        x1 = min(image.shape[1], max(x0 + 2, int(round(x + w))))
+        y1 = min(image.shape[0], max(y0 + 2, int(round(y + h))))
+        return image[y0:y1, x0:x1]
+
+    def _add_distractor(self, search, box_px, patch):
+        """Paste ``patch`` into the search crop beside the target, sized like it, never over it.
+
+        The decoy's centre is kept farther from the crop centre than the target's: at run time the
+        crop is centred on the last estimate, so "the nearer of two look-alikes" is the right rule,
+        and a same-clip decoy can only be told apart by it. Returns the crop unchanged when no such
+        place exists (a target that fills the crop).
+        """
+        size = search.shape[0]
+        x, y, w, h = box_px
+        target_offset = math.hypot(x + w / 2 - size / 2, y + h / 2 - size / 2)
+        patch_h, patch_w = patch.shape[:2]
+        scale = math.sqrt(w * h / max(patch_w * patch_h, 1)) * math.exp(self.rng.normal(0.0, 0.15))
+        dw, dh = max(2.0, patch_w * scale), max(2.0, patch_h * scale)
+        if dw >= size or dh >= size:
+            return search
+        for _ in range(20):
+            dx, dy = self.rng.uniform(0, size - dw), self.rng.uniform(0, size - dh)
+            apart = dx + dw <= x or x + w <= dx or dy + dh <= y or y + h <= dy
+            offset = math.hypot(dx + dw / 2 - size / 2, dy + dh / 2 - size / 2)
+            if apart and offset > target_offset + 0.5 * math.sqrt(w * h):
+                out = search.copy()
+                _paste(out, patch, (dx, dy, dw, dh), elliptic=self.rng.random() < 0.3)
+                return out
+        return search
+
     def sample(self) -> Pair:
         from_images = self.rng.random() < self.image_share
         self._template_clip = None
@@ -312,6 +354,13 @@ class PairSynthesizer:
         if negative:  # the right place, but the target is gone (fully hidden): the score must say so
             search = photometric(self._erase(search, box_px), self.rng, strength)
             return Pair(template, online, search, np.zeros(4, np.float32), 0.0)
+        # (no draw when the share is 0: pairs synthesised before this option existed stay the same)
+        if self.distractor_share and self._template_clip is not None and self.rng.random() < self.distractor_share:
+            others = len(self.clips) > 1 and self.rng.random() < 0.5
+            clip = self._template_clip
+            if others:
+                clip = (clip + 1 + int(self.rng.integers(len(self.clips) - 1))) % len(self.clips)
+            search = self._add_distractor(search, box_px, self._distractor_patch(clip))
         search = photometric(search, self.rng, strength)
         if self.rng.random() < 0.2:
             filler = self._negative_search() if self.rng.random() < 0.5 else None

@@ -69,6 +69,10 @@ def parse_args(argv):
     p.add_argument("--other-target-share", type=float, default=0.3,
                    help="share of the negatives that centre another clip's target where the template's "
                         "target should be, so the score learns *which* object it follows (default: 0.3)")
+    p.add_argument("--distractor-share", type=float, default=0.0,
+                   help="share of the positive clip pairs whose search crop also shows a look-alike: the "
+                        "target of another frame of its clip or another clip's target, pasted farther from "
+                        "the centre than the true target (default: 0)")
     p.add_argument("--minutes", type=float, default=30.0, help="total training time budget (default: 30)")
     p.add_argument("--max-steps", type=int, help="stop after this many steps (e.g. for a smoke test)")
     p.add_argument("--batch", type=int, default=32, help="batch size (default: 32)")
@@ -162,6 +166,8 @@ def _synthesis_key(args) -> str:
     cache's file name: a cache built with other shares or clips must not be reused silently."""
     options = [args.train_clips, args.heldout_clips, str(args.extra_dir), args.image_share, args.paste_share,
                args.negative_share, args.erased_share, args.other_target_share]
+    if args.distractor_share:  # a new option: caches built before it existed keep their names
+        options.append(args.distractor_share)
     return hashlib.sha1(json.dumps(options).encode()).hexdigest()[:8]
 
 
@@ -190,7 +196,7 @@ def main(argv=None) -> int:
                                   args.data / "imagenet_samples", image_share=args.image_share,
                                   paste_share=args.paste_share, negative_share=args.negative_share,
                                   erased_share=args.erased_share, other_target_share=args.other_target_share,
-                                  seed=args.seed)
+                                  distractor_share=args.distractor_share, seed=args.seed)
     train = cached_pairs(args.work / f"train-{tag}-{args.pairs}-{args.seed}-{_synthesis_key(args)}.pt",
                          lambda: encode_pairs(train_synth, stem, config, args.pairs))
     val = None
