@@ -2,9 +2,10 @@
 # The default (demo) model against OpenCV's TrackerNano (NanoTrack v2) and CSRT on clips held out of
 # its training: uav_dev's person12_1 and car16_1, and the five clips of train_sources.json that
 # mixformerv2_ros.training.train holds out (DEFAULT_HELDOUT_EXTRA). The model runs three times: with
-# the default settings (lost-target rule and whole-frame re-acquisition), with reacquire_windows=0
-# (the lost rule alone), and with lost_threshold=0 (the official tracker: never declares loss); then
-# the defaults, the baselines and lost_threshold=0 again with restarts (--starts 3).
+# the default settings (the lost-target rule), with reacquire_windows=4 (the lost rule plus
+# whole-frame re-acquisition), and with lost_threshold=0 (the official tracker: never declares
+# loss); then the defaults, the baselines, re-acquisition and lost_threshold=0 again with restarts
+# (--starts 3).
 #
 #   bench/demo_model_eval.sh CLIPS_DIR [OUT_DIR]     (set-up done: make setup)
 #
@@ -33,13 +34,15 @@ evaluate_held_out() {
 }
 echo "=== held out ($held_out): $model (default settings) vs TrackerNano vs CSRT"
 evaluate_held_out --baseline nano --baseline csrt --out "$out/heldout"
-echo "=== held out: $model with reacquire_windows=0"
-evaluate_held_out --set reacquire_windows=0 --out "$out/heldout_no_reacquire"
+echo "=== held out: $model with reacquire_windows=4"
+evaluate_held_out --set reacquire_windows=4 --out "$out/heldout_reacquire"
 echo "=== held out: $model with lost_threshold=0"
 evaluate_held_out --set lost_threshold=0 --out "$out/heldout_no_lost_rule"
 # One run per clip is one sample of a chaotic process (an early slip decides the rest of the clip),
 # so the same clips again with restarts at 1/3 and 2/3 of each clip (OTB's TRE): 21 runs a tracker.
 echo "=== held out, restarted at 0, 1/3 and 2/3 of each clip: $model (default settings) vs TrackerNano vs CSRT"
 evaluate_held_out --starts 3 --baseline nano --baseline csrt --out "$out/heldout_restarts"
+echo "=== held out, restarted: $model with reacquire_windows=4"
+evaluate_held_out --starts 3 --set reacquire_windows=4 --out "$out/heldout_restarts_reacquire"
 echo "=== held out, restarted: $model with lost_threshold=0"
 evaluate_held_out --starts 3 --set lost_threshold=0 --out "$out/heldout_restarts_no_lost_rule"

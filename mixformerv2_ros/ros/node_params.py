@@ -68,7 +68,7 @@ class NodeParams:
                                  changeable=True, int_range=(1, 100000))
     lost_search_factor: float = _param(0.0, "Search factor while lost; 0: 4/3 of search_factor", changeable=True,
                                        float_range=(0.0, 40.0))
-    reacquire_windows: int = _param(4, "While lost: windows of a tiling of the whole frame searched per frame "
+    reacquire_windows: int = _param(0, "While lost: windows of a tiling of the whole frame searched per frame "
                                        "besides the local region (one batch; the extra cost per lost frame); "
                                        "0: off", changeable=True, int_range=(0, 64))
     class_id: str = _param("target", "class_id written into results[0].hypothesis", changeable=True)
