@@ -285,18 +285,20 @@ class PairSynthesizer:
         """A search crop centred (with jitter) on the target of a clip other than ``exclude_clip``:
         an object, framed as the tracker frames its own target, that is not the template's."""
         choices = [i for i in range(len(self.clips)) if i != exclude_clip]
-        frames, gt, valid = self.clips[choices[self.rng.integers(len(choices))]]
-        index = int(self.rng.choice(valid))
-        crop, _ = crop_around(self._frame(frames[index]), gt[index], self.s_factor, self.s_size,
-                              self.center_jitter, self.scale_jitter, self.rng)
+        image, box = self._random_target_view(choices[self.rng.integers(len(choices))])
+        crop, _ = crop_around(image, box, self.s_factor, self.s_size, self.center_jitter, self.scale_jitter,
+                              self.rng)
         return crop
+
+    def _random_target_view(self, clip):
+        """A random frame of ``clip`` with a usable ground-truth box: (image, box)."""
+        frames, gt, valid = self.clips[clip]
+        index = int(self.rng.choice(valid))
+        return self._frame(frames[index]), gt[index]
 
     def _distractor_patch(self, clip):
         """The target as it looks in a random frame of ``clip`` (its ground-truth box, no context)."""
-        frames, gt, valid = self.clips[clip]
-        index = int(self.rng.choice(valid))
-        x, y, w, h = gt[index]
-        image = self._frame(frames[index])
+        image, (x, y, w, h) = self._random_target_view(clip)
         x0, y0 = max(0, int(round(x))), max(0, int(round(y)))
         x1 = min(image.shape[1], max(x0 + 2, int(round(x + w))))
         y1 = min(image.shape[0], max(y0 + 2, int(round(y + h))))
