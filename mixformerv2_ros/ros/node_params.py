@@ -54,8 +54,8 @@ class NodeParams:
                           int_range=(0, 256))
     search_factor: float = _param(0.0, "Search region side / sqrt(box area); 0: the model's value (4.5)",
                                   changeable=True, float_range=(0.0, 20.0))
-    update_interval: int = _param(200, "Frames between online-template updates", changeable=True,
-                                  int_range=(1, 100000))
+    update_interval: int = _param(25, "Frames between online-template updates (25: the official video demo)",
+                                  changeable=True, int_range=(1, 100000))
     online_score_threshold: float = _param(0.5, "Score a frame needs to become the online template",
                                            changeable=True, float_range=(0.0, 1.0))
     lost_threshold: float = _param(0.3, "Score below which a frame counts towards 'lost' (0 disables the lost "
