@@ -31,6 +31,16 @@ def test_gate_clip_ships_with_the_package():
     assert 0 <= x and x + w <= 640 and 0 <= y and y + h <= 360
 
 
+def test_a_verdict_is_cached_per_gate_tracker_settings(fresh_cache, monkeypatch):
+    """The gate tracks with the tracker's defaults; when they change (the online-template interval
+    went from 200 to 25), a verdict measured with the old ones must not be reused."""
+    model = demo_model_path()
+    key = precision._cache_file(model, 1)
+    assert precision._cache_file(model, 1) == key and precision._cache_file(model, 2) != key
+    monkeypatch.setattr(precision, "GATE_SETTINGS", precision.GATE_SETTINGS.replace(update_interval=200))
+    assert precision._cache_file(model, 1) != key
+
+
 def test_judge_refuses_a_drifting_track_and_says_why():
     reference = ([(10.0, 10.0, 20.0, 20.0)] * 10, np.full(10, 0.9))
     same = ([(10.5, 10.0, 20.0, 20.0)] * 10, np.full(10, 0.89))

@@ -14,9 +14,9 @@ from the same box as fp32, and passes when
 
 Among the paths that pass, the fastest measured step wins, if it beats fp32 by at least
 ``MIN_SPEEDUP``; otherwise fp32 runs. The verdict, with every candidate's figures and reason, is
-cached on disk keyed by the model's bytes, the candidate set, this machine's CPU (model and vector
-extensions: the same CPU name comes with and without AVX-512 or VNNI) and the thread
-count, so a node starts in milliseconds the second time. The tracks run with the lost-target
+cached on disk keyed by the model's bytes, the candidate set, the gate's tracker settings, this
+machine's CPU (model and vector extensions: the same CPU name comes with and without AVX-512 or
+VNNI) and the thread count, so a node starts in milliseconds the second time. The tracks run with the lost-target
 rule off (``lost_threshold=0``): they compare networks, not state machines.
 """
 
@@ -32,8 +32,13 @@ from pathlib import Path
 import numpy as np
 
 from mixformerv2_ros.model.config import DEMO_MODEL
+from mixformerv2_ros.tracker.settings import TrackerSettings
 
 GATE_VERSION = 3
+#: The gate's tracker: the defaults, lost-target rule off (it compares networks, not state
+#: machines). Part of the cache key: a new default (the online-template interval, say) changes
+#: the tracks compared, so the verdict is measured again.
+GATE_SETTINGS = TrackerSettings(lost_threshold=0.0)
 #: The gate clip: frames of Big Buck Bunny at 640x360 and the rabbit's box in the first one.
 GATE_CLIP = DEMO_MODEL.with_name("gate_clip.mp4")
 GATE_INIT_BOX = (118.0, 128.0, 140.0, 147.0)
@@ -109,10 +114,9 @@ def _iou(a, b) -> float:
 
 def track_clip(backend, frames, box=GATE_INIT_BOX):
     """Boxes and scores of the tracker (lost-target rule off) along ``frames``."""
-    from mixformerv2_ros.tracker.settings import TrackerSettings
     from mixformerv2_ros.tracker.tracker import Tracker
 
-    tracker = Tracker(backend, TrackerSettings(lost_threshold=0.0))
+    tracker = Tracker(backend, GATE_SETTINGS)
     tracker.initialize(frames[0], box)
     results = [tracker.track(frame) for frame in frames[1:]]
     return [r.box for r in results], np.array([r.score for r in results])
@@ -161,7 +165,7 @@ def _cache_file(step_path, threads) -> Path:
 
     digest = hashlib.sha256(Path(step_path).read_bytes())
     digest.update(json.dumps([GATE_VERSION, CANDIDATES, MIN_MEDIAN_IOU, MIN_P10_IOU, MAX_MEAN_SCORE_DIFF,
-                              MIN_SPEEDUP, cpu_description(), threads]).encode())
+                              MIN_SPEEDUP, asdict(GATE_SETTINGS), cpu_description(), threads]).encode())
     return cache_dir().parent / "precision_gate" / f"{digest.hexdigest()[:32]}.json"
 
 
