@@ -40,8 +40,8 @@ class TrackerSettings:
     It bounds the extra cost per lost frame to that many network steps (run as one batch); 4
     finds a target that left the local region within one sweep of the frame. It trusts the
     score, and the demo model's still flashes high on look-alikes: on the seven held-out clips
-    4 windows lowered its AUC from 0.370 to 0.329 (one run per clip) and from 0.474 to 0.456
-    (three starts per clip; README, "The demo model"), so it is off unless asked for.
+    4 windows lowered its AUC from 0.387 to 0.378 (one run per clip) and left it at 0.488 (three
+    starts per clip; README, "The demo model"), so it is off unless asked for.
     """
 
     search_factor: float | None = None
