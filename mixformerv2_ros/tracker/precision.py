@@ -16,8 +16,8 @@ Among the paths that pass, the fastest measured step wins, if it beats fp32 by a
 ``MIN_SPEEDUP``; otherwise fp32 runs. The verdict, with every candidate's figures and reason, is
 cached on disk keyed by the model's bytes, the candidate set, the gate's tracker settings, this
 machine's CPU (model and vector extensions: the same CPU name comes with and without AVX-512 or
-VNNI) and the thread count, so a node starts in milliseconds the second time. The tracks run with the lost-target
-rule off (``lost_threshold=0``): they compare networks, not state machines.
+VNNI) and the thread count, so a node starts in milliseconds the second time. The tracks run
+with the lost-target rule off (``lost_threshold=0``): they compare networks, not state machines.
 """
 
 from __future__ import annotations
