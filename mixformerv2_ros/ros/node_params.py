@@ -23,6 +23,10 @@ from dataclasses import dataclass, field
 
 from mixformerv2_ros.tracker.settings import TrackerSettings
 
+#: The tracker's own defaults: the node's tracking parameters start from them, so each default is
+#: set in one place (``TrackerSettings``) and the node cannot drift from the library.
+_TRACKER_DEFAULTS = TrackerSettings()
+
 
 def _param(default, description: str, *, changeable: bool, choices: tuple = (), int_range=None,
            float_range=None):
@@ -54,23 +58,29 @@ class NodeParams:
                           int_range=(0, 256))
     search_factor: float = _param(0.0, "Search region side / sqrt(box area); 0: the model's value (4.5)",
                                   changeable=True, float_range=(0.0, 20.0))
-    update_interval: int = _param(25, "Frames between online-template updates (25: the official video demo)",
+    update_interval: int = _param(_TRACKER_DEFAULTS.update_interval, "Frames between online-template updates",
                                   changeable=True, int_range=(1, 100000))
-    online_score_threshold: float = _param(0.5, "Score a frame needs to become the online template",
+    online_score_threshold: float = _param(_TRACKER_DEFAULTS.online_score_threshold,
+                                           "Score a frame needs to become the online template",
                                            changeable=True, float_range=(0.0, 1.0))
-    lost_threshold: float = _param(0.3, "Score below which a frame counts towards 'lost' (0 disables the lost "
-                                        "state)", changeable=True, float_range=(0.0, 1.0))
-    lost_frames: int = _param(5, "Consecutive low-score frames that turn the state to lost", changeable=True,
-                              int_range=(1, 100000))
-    recover_threshold: float = _param(0.5, "Score a frame needs to count towards recovery (>= lost_threshold)",
+    lost_threshold: float = _param(_TRACKER_DEFAULTS.lost_threshold,
+                                   "Score below which a frame counts towards 'lost' (0 disables the lost state)",
+                                   changeable=True, float_range=(0.0, 1.0))
+    lost_frames: int = _param(_TRACKER_DEFAULTS.lost_frames,
+                              "Consecutive low-score frames that turn the state to lost",
+                              changeable=True, int_range=(1, 100000))
+    recover_threshold: float = _param(_TRACKER_DEFAULTS.recover_threshold,
+                                      "Score a frame needs to count towards recovery (>= lost_threshold)",
                                       changeable=True, float_range=(0.0, 1.0))
-    recover_frames: int = _param(3, "Consecutive high-score frames that bring the state back to tracking",
+    recover_frames: int = _param(_TRACKER_DEFAULTS.recover_frames,
+                                 "Consecutive high-score frames that bring the state back to tracking",
                                  changeable=True, int_range=(1, 100000))
     lost_search_factor: float = _param(0.0, "Search factor while lost; 0: 4/3 of search_factor", changeable=True,
                                        float_range=(0.0, 40.0))
-    reacquire_windows: int = _param(0, "While lost: windows of a tiling of the whole frame searched per frame "
-                                       "besides the local region (one batch; the extra cost per lost frame); "
-                                       "0: off", changeable=True, int_range=(0, 64))
+    reacquire_windows: int = _param(_TRACKER_DEFAULTS.reacquire_windows,
+                                    "While lost: windows of a tiling of the whole frame searched per frame "
+                                    "besides the local region (one batch; the extra cost per lost frame); "
+                                    "0: off", changeable=True, int_range=(0, 64))
     class_id: str = _param("target", "class_id written into results[0].hypothesis", changeable=True)
     max_rate: float = _param(0.0, "Most frames processed per second; 0: as fast as possible", changeable=True,
                              float_range=(0.0, 1000.0))
