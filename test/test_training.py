@@ -322,3 +322,68 @@ def test_dense_aux_head_reads_the_models_own_search_tokens_and_is_not_exported(t
     heat, size = DenseAuxHead(TINY["embed_dim"], 4)(tokens)
     assert heat.shape == (2, 4, 4) and size.shape == (2, 4, 4, 4) and bool(((size > 0) & (size < 1)).all())
     assert not any("aux" in name for name in model.state_dict())
+
+
+def test_nanotrack_teacher_grid_puts_its_centre_cell_between_the_two_middle_tokens():
+    """Teacher cell 8 of 16 is the 255-crop's centre (OpenCV TrackerNano's decoding grid); on the
+    ViT's 14x14 grid that centre lies halfway between tokens 6 and 7, so a map lit only there
+    must read the same on both and fall off symmetrically."""
+    import torch.nn.functional as F
+
+    from mixformerv2_ros.training.nanotrack_teacher import _sample_grid
+
+    fg = torch.zeros(1, 1, 16, 16)
+    fg[0, 0, 8, 8] = 1.0
+    resampled = F.grid_sample(fg, _sample_grid(16, 14), mode="bilinear", align_corners=True)[0, 0].numpy()
+    assert resampled[6, 6] == pytest.approx(resampled[7, 7], rel=1e-4) and resampled[6, 6] > 0.1
+    assert resampled[6, 6] == pytest.approx(resampled[6, 7], rel=1e-4) == pytest.approx(resampled[7, 6], rel=1e-4)
+    assert resampled.argmax() // 14 in (6, 7) and resampled[0].max() == 0.0
+
+
+def test_nanotrack_teacher_lights_up_the_target_on_real_pairs(shared_dir):
+    """NanoTrack's foreground map on our own crops peaks on the labelled target: the soft target
+    is aligned with the boxes the network learns."""
+    from mixformerv2_ros.training.features import _to_input
+    from mixformerv2_ros.training.nanotrack_teacher import NanoTrackTeacher
+
+    torch.set_num_threads(1)
+    data = shared_dir / "data"
+    synth = PairSynthesizer(DEMO_CONFIG, [data / "uav_dev" / name for name in ("boat1", "car16_1")],
+                            negative_share=0.0, seed=5)
+    pairs = [synth.sample() for _ in range(24)]
+    stem = build_demo_model(DEMO_CONFIG).backbone.patch_embed.stem
+    grid = DEMO_CONFIG.search_size // DEMO_CONFIG.patch_size
+    maps = NanoTrackTeacher(stem, grid)(_to_input([p.template for p in pairs], DEMO_CONFIG.mean, DEMO_CONFIG.std),
+                                        _to_input([p.search for p in pairs], DEMO_CONFIG.mean, DEMO_CONFIG.std))
+    assert maps.shape == (24, grid, grid) and float(maps.min()) >= 0.0 and float(maps.max()) <= 1.0
+    distances = []
+    for pair, fg in zip(pairs, maps):
+        row, col = divmod(int(fg.argmax()), grid)
+        cx, cy = pair.box_cxcywh[:2] * grid
+        distances.append(np.hypot(col + 0.5 - cx, row + 0.5 - cy))
+    assert np.median(distances) < 1.0 and np.mean(np.array(distances) < 2.0) >= 0.75
+
+
+def test_distillation_trains_a_head_that_is_kept_in_the_checkpoint_and_left_out_of_the_export(shared_dir, tmp_path):
+    from pathlib import Path
+
+    import onnx
+
+    import mixformerv2_ros
+    from mixformerv2_ros.training import train
+
+    args = ["--data", str(shared_dir / "data"), "--work", str(tmp_path), "--pairs", "16", "--val-pairs", "8",
+            "--train-clips", "boat1", "--heldout-clips", "car16_1", "--batch", "4", "--log-every", "1",
+            "--config", json.dumps(TINY), "--distill-weight", "1"]
+    with pytest.raises(SystemExit, match="NanoTrack stem"):
+        train.main(args + ["--no-pretrained", "--max-steps", "1"])
+    out = tmp_path / "demo.onnx"
+    assert train.main(args + ["--max-steps", "2", "--export", str(out)]) == 0
+    records = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert all(record["train_distill"] > 0 for record in records)
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert "distill_head" in state and not any("distill" in name for name in state["model"])
+    assert any(p.name.startswith("train-") and "-teacher-" in p.name for p in tmp_path.iterdir())
+    shipped = Path(mixformerv2_ros.__file__).parent / "models" / "demo.onnx"
+    # the exported network is the plain MixFormerV2: the same outputs as the shipped model's
+    assert [o.name for o in onnx.load(out).graph.output] == [o.name for o in onnx.load(shipped).graph.output]

@@ -20,15 +20,23 @@ def _to_input(crops, mean, std) -> torch.Tensor:
 
 
 @torch.no_grad()
-def encode_pairs(synthesizer, stem, config, count: int, batch: int = 64, log=print) -> dict:
-    """``count`` pairs -> {template, online_template, search: fp16 stem features; boxes; labels}."""
+def encode_pairs(synthesizer, stem, config, count: int, batch: int = 64, log=print, teacher=None) -> dict:
+    """``count`` pairs -> {template, online_template, search: fp16 stem features; boxes; labels}.
+
+    With a ``teacher`` (see ``nanotrack_teacher``), also ``teacher``: its map per search token (fp16).
+    """
     parts = {"template": [], "online_template": [], "search": [], "boxes": [], "labels": []}
+    if teacher is not None:
+        parts["teacher"] = []
     start = time.monotonic()
     for begin in range(0, count, batch):
         pairs = [synthesizer.sample() for _ in range(min(batch, count - begin))]
-        for key in ("template", "online_template", "search"):
-            images = _to_input([getattr(p, key) for p in pairs], config.mean, config.std)
-            parts[key].append(stem(images).half())
+        images = {key: _to_input([getattr(p, key) for p in pairs], config.mean, config.std)
+                  for key in ("template", "online_template", "search")}
+        for key, value in images.items():
+            parts[key].append(stem(value).half())
+        if teacher is not None:
+            parts["teacher"].append(teacher(images["template"], images["search"]).half())
         parts["boxes"].append(torch.from_numpy(np.stack([p.box_cxcywh for p in pairs])))
         parts["labels"].append(torch.tensor([p.label for p in pairs], dtype=torch.float32))
         if log and (begin // batch) % 20 == 0:

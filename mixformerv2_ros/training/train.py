@@ -20,6 +20,7 @@ from mixformerv2_ros.training.dense_aux import DenseAuxHead, dense_aux_loss, sea
 from mixformerv2_ros.training.features import cached_pairs, encode_pairs
 from mixformerv2_ros.training.losses import tracking_loss
 from mixformerv2_ros.training.model import DEMO_CONFIG, build_demo_model, set_train_mode
+from mixformerv2_ros.training.nanotrack_teacher import DistillHead, NanoTrackTeacher, distill_loss
 
 DEFAULT_TRAIN_CLIPS = ("boat1", "building4", "truck4_1", "wakeboard10")
 DEFAULT_HELDOUT_CLIPS = ("person12_1", "car16_1")
@@ -97,6 +98,10 @@ def parse_args(argv):
     p.add_argument("--no-dense-aux", action="store_true",
                    help="train without the dense centre/size head on the search tokens (training-only; "
                         "it is never exported, see training/dense_aux.py)")
+    p.add_argument("--distill-weight", type=float, default=0.0,
+                   help="weight of a training-only head on the search tokens that learns NanoTrack v2's "
+                        "foreground map of each pair (distillation from the baseline's head, see "
+                        "training/nanotrack_teacher.py); 0 (default) trains without it")
     p.add_argument("--export", type=Path, metavar="OUT.onnx",
                    help="write OUT.onnx and OUT.templates.onnx when done (checked before training starts)")
     return p.parse_args(argv)
@@ -197,8 +202,15 @@ def main(argv=None) -> int:
                                   paste_share=args.paste_share, negative_share=args.negative_share,
                                   erased_share=args.erased_share, other_target_share=args.other_target_share,
                                   distractor_share=args.distractor_share, seed=args.seed)
+    grid = config.search_size // config.patch_size
+    teacher = None
+    if args.distill_weight:
+        if args.no_dense_aux or args.no_pretrained:
+            raise SystemExit("--distill-weight needs the dense head's token path and the NanoTrack stem")
+        teacher = NanoTrackTeacher(stem, grid)
+        tag += "-teacher"
     train = cached_pairs(args.work / f"train-{tag}-{args.pairs}-{args.seed}-{_synthesis_key(args)}.pt",
-                         lambda: encode_pairs(train_synth, stem, config, args.pairs))
+                         lambda: encode_pairs(train_synth, stem, config, args.pairs, teacher=teacher))
     val = None
     if args.heldout_clips and args.val_pairs:
         val_synth = PairSynthesizer(config, _clip_dirs(args.data, args.heldout_clips, args.extra_dir),
@@ -206,15 +218,15 @@ def main(argv=None) -> int:
                                     other_target_share=args.other_target_share,
                                     seed=args.seed + 1)
         val = cached_pairs(args.work / f"val-{tag}-{args.val_pairs}-{args.seed}-{_synthesis_key(args)}.pt",
-                           lambda: encode_pairs(val_synth, stem, config, args.val_pairs))
+                           lambda: encode_pairs(val_synth, stem, config, args.val_pairs, teacher=teacher))
 
     device = torch.device(resolve_device(args.device))
     model.to(device)
     train = {key: value.to(device) for key, value in train.items()}
     if val is not None:
         val = {key: value.to(device) for key, value in val.items()}
-    grid = config.search_size // config.patch_size
     aux_head = None if args.no_dense_aux else DenseAuxHead(config.embed_dim, grid).to(device)
+    distill_head = DistillHead(config.embed_dim, grid).to(device) if teacher is not None else None
     prefixes = tuple(filter(None, args.trainable.split(",")))
     if prefixes:
         if not any(name.startswith(prefixes) for name, _ in model.named_parameters()):
@@ -225,6 +237,8 @@ def main(argv=None) -> int:
     trainable = [p for p in model.parameters() if p.requires_grad]
     if aux_head is not None:
         trainable += list(aux_head.parameters())
+    if distill_head is not None:
+        trainable += list(distill_head.parameters())
     optimizer = torch.optim.AdamW(trainable, lr=args.lr, weight_decay=1e-4)
     checkpoint_path = args.work / "checkpoint.pt"
     step, elapsed = 0, 0.0
@@ -233,6 +247,8 @@ def main(argv=None) -> int:
         model.load_state_dict(state["model"])
         if aux_head is not None:
             aux_head.load_state_dict(state["aux_head"])
+        if distill_head is not None:
+            distill_head.load_state_dict(state["distill_head"])
         optimizer.load_state_dict(state["optimizer"])
         step, elapsed = state["step"], state["elapsed"]
         print(f"resumed at step {step} after {elapsed / 60:.1f} min")
@@ -250,6 +266,7 @@ def main(argv=None) -> int:
     def save():
         torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
                     **({"aux_head": aux_head.state_dict()} if aux_head is not None else {}),
+                    **({"distill_head": distill_head.state_dict()} if distill_head is not None else {}),
                     "elapsed": elapsed, "config": asdict(config)}, checkpoint_path)
 
     budget = args.minutes * 60
@@ -272,6 +289,10 @@ def main(argv=None) -> int:
             aux_loss, aux_parts = dense_aux_loss(*aux_head(tokens), boxes, labels)
             loss = loss + aux_loss
             parts.update(aux_parts)
+            if distill_head is not None:
+                distill = distill_loss(distill_head(tokens), train["teacher"][index])
+                loss = loss + args.distill_weight * distill
+                parts["distill"] = distill.item()
         optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(trainable, 1.0)
