@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from mixformerv2_ros.tools import evaluate, metrics
-from mixformerv2_ros.tools.datasets import detect_layout, load_sequences, read_boxes
+from mixformerv2_ros.tools.datasets import FrameSource, detect_layout, load_sequences, read_boxes
 
 
 def test_iou_and_centre_errors():
@@ -235,3 +235,61 @@ def test_eval_with_restarts_runs_each_start_as_a_sequence(tmp_path, uav_dev_dir)
             assert result["boxes"][0] == result["ground_truth"][0] == sequence.ground_truth[start].tolist()
     with pytest.raises(SystemExit):
         evaluate.main([str(uav_dev_dir), "--model", argv[2], "--starts", "0"])
+
+
+def _numbered(i):
+    frame = np.full((32, 48, 3), 30 * i, np.uint8)
+    cv2.putText(frame, str(i), (10, 25), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (255, 255, 255), 2)
+    return frame
+
+
+def test_frame_source_reads_a_clip_folder_from_start_frame_and_rewinds_there(tmp_path):
+    images = tmp_path / "clip" / "img"  # the uav_dev layout: the clip folder holds img/
+    images.mkdir(parents=True)
+    for i in range(5):
+        cv2.imwrite(str(images / f"{i:08d}.png"), _numbered(i))
+    source = FrameSource(tmp_path / "clip", start_frame=2)
+    assert len(source) == 3 and source.fps is None
+    first = [source.read() for _ in range(4)]
+    assert [f is None for f in first] == [False, False, False, True]
+    for frame, i in zip(first, (2, 3, 4)):
+        np.testing.assert_array_equal(frame, _numbered(i))
+    source.rewind()
+    np.testing.assert_array_equal(next(iter(source)), _numbered(2))
+    with pytest.raises(ValueError, match="start_frame 5: the source has only 5 frames"):
+        FrameSource(images, start_frame=5)
+    with pytest.raises(ValueError, match="start_frame must be an integer >= 0"):
+        FrameSource(images, start_frame=-1)
+    with pytest.raises(ValueError, match="no such video file or image folder"):
+        FrameSource(tmp_path / "missing")
+
+
+def test_frame_source_names_an_image_it_cannot_decode(tmp_path):
+    cv2.imwrite(str(tmp_path / "a.png"), _numbered(0))
+    (tmp_path / "b.png").write_bytes(b"not an image")
+    source = FrameSource(tmp_path)
+    assert source.read() is not None
+    with pytest.raises(ValueError, match=r"b\.png: cannot be read as an image"):
+        source.read()
+    assert source.read() is None  # the bad file was passed over, not retried
+
+
+def test_frame_source_starts_a_video_at_the_exact_frame(tmp_path):
+    path = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 12.0, (48, 32))
+    for i in range(6):
+        writer.write(_numbered(i))
+    writer.release()
+    capture = cv2.VideoCapture(str(path))
+    decoded = [capture.read()[1] for _ in range(6)]
+    source = FrameSource(path, start_frame=4)
+    assert source.fps == pytest.approx(12.0) and len(source) == 2
+    frames = list(source)
+    assert len(frames) == 2
+    np.testing.assert_array_equal(frames[0], decoded[4])
+    np.testing.assert_array_equal(frames[1], decoded[5])
+    source.rewind()
+    np.testing.assert_array_equal(source.read(), decoded[4])
+    source.close()
+    with pytest.raises(ValueError, match="start_frame 6: the source has only 6 frames"):
+        FrameSource(path, start_frame=6)

@@ -111,4 +111,25 @@ def test_missing_source_fails_with_a_message(start_ros_executable, tmp_path):
     publisher = _start(start_ros_executable, source=str(tmp_path / "nothing.mp4"))
     wait_until(lambda: not publisher.alive(), 20.0, message="publisher kept running without a source")
     assert publisher.process.returncode != 0
-    assert "no such file or folder" in publisher.log()
+    assert "no such video file or image folder" in publisher.log()
+
+
+def test_an_unreadable_image_is_reported_and_skipped(start_ros_executable, ros_node, uav_dev_dir, tmp_path):
+    from mixformerv2_ros.ros.image_conversion import image_to_bgr
+
+    folder = tmp_path / "clip"
+    folder.mkdir()
+    files = sorted((uav_dev_dir / "boat1" / "img").glob("*.jpg"))[:4]
+    for path in files:
+        (folder / path.name).symlink_to(path)
+    (folder / files[2].name).unlink()
+    (folder / files[2].name).write_bytes(b"a truncated download")
+    received = Received(ros_node)
+    publisher = _start(start_ros_executable, source=str(folder), rate=30.0, depth=4)
+    wait_until(lambda: received.count() >= 3, 30.0, message=f"frames missing\n{publisher.log()}")
+    wait_until(lambda: not publisher.alive(), 10.0, message="publisher did not stop at the end")
+    assert publisher.process.returncode == 0, publisher.log()
+    for msg, path in zip(received.messages, [files[0], files[1], files[3]]):
+        np.testing.assert_array_equal(image_to_bgr(msg), cv2.imread(str(path)))
+    assert f"{files[2].name}: cannot be read as an image; skipped" in publisher.log()
+    assert "published 3 frames, skipped 1 unreadable" in publisher.log()

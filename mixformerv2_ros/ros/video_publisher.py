@@ -6,15 +6,14 @@ target is in view); ``loop`` restarts at ``start_frame`` at the end; ``max_frame
 once ``wait_for_subscribers`` subscribers are there; ``reliability`` and ``depth`` (history,
 default 1) set the QoS. Before it exits, a reliable publisher waits (up to 5 s) until its
 subscribers have acknowledged the frames still in its history. Used by the demo, the tests and
-anyone replaying a clip into the tracker.
+anyone replaying a clip into the tracker. An image that cannot be decoded is logged with its
+name and skipped; a folder with none readable ends the replay (looping it would spin).
 """
 
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
-import cv2
 import rclpy
 from rclpy.duration import Duration
 from rclpy.node import Node
@@ -23,66 +22,7 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
 from mixformerv2_ros.ros.image_conversion import bgr_to_image
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
-
-
-class FrameSource:
-    """Frames of a video file or of the sorted images of a folder, with the source's frame rate."""
-
-    def __init__(self, source: str, start_frame: int = 0):
-        path = Path(source)
-        if path.is_dir():
-            self.files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-            if not self.files:
-                raise ValueError(f"{path}: no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
-            self.capture, self.fps = None, 30.0
-        elif path.is_file():
-            self.files, self.capture = None, cv2.VideoCapture(str(path))
-            if not self.capture.isOpened():
-                raise ValueError(f"{path}: cannot open as a video")
-            self.fps = self.capture.get(cv2.CAP_PROP_FPS) or 30.0
-        else:
-            raise ValueError(f"{source}: no such file or folder")
-        if isinstance(start_frame, bool) or not isinstance(start_frame, int) or start_frame < 0:
-            raise ValueError(f"start_frame must be an integer >= 0, got {start_frame!r}")
-        self.start_frame = start_frame
-        self.rewind()
-
-    def read(self):
-        """The next BGR frame, or None at the end."""
-        if self._first is not None:
-            frame, self._first = self._first, None
-            return frame
-        if self.files is not None:
-            if self.index >= len(self.files):
-                return None
-            frame = cv2.imread(str(self.files[self.index]), cv2.IMREAD_COLOR)
-        else:
-            ok, frame = self.capture.read()
-            frame = frame if ok else None
-        self.index += 1
-        return frame
-
-    def rewind(self):
-        """Back to ``start_frame``. A folder just moves its index there. A video grabs (decodes
-        without converting) the frames before it, because seeking in a compressed video lands on a
-        key frame, not on the frame asked for; it then reads ``start_frame`` itself to check that
-        the video reaches it, and ``read`` returns that frame first."""
-        self._first = None
-        if self.files is not None:
-            if self.start_frame >= len(self.files):
-                raise ValueError(f"start_frame {self.start_frame}: the source has only {len(self.files)} frames")
-            self.index = self.start_frame
-            return
-        self.capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
-        for skipped in range(self.start_frame):
-            if not self.capture.grab():
-                raise ValueError(f"start_frame {self.start_frame}: the source has only {skipped} frames")
-        ok, frame = self.capture.read()
-        if not ok:
-            raise ValueError(f"start_frame {self.start_frame}: the source has only {self.start_frame} frames")
-        self.index, self._first = self.start_frame + 1, frame
+from mixformerv2_ros.tools.datasets import FrameSource
 
 
 class VideoPublisher(Node):
@@ -91,7 +31,7 @@ class VideoPublisher(Node):
         self.source = FrameSource(self.declare_parameter("source", "").value,
                                   self.declare_parameter("start_frame", 0).value)
         rate = self.declare_parameter("rate", 0.0).value
-        self.period = 1.0 / (rate if rate > 0 else self.source.fps)
+        self.period = 1.0 / (rate if rate > 0 else self.source.fps or 30.0)
         self.loop = self.declare_parameter("loop", False).value
         self.frame_id = self.declare_parameter("frame_id", "camera").value
         self.max_frames = self.declare_parameter("max_frames", 0).value
@@ -105,6 +45,7 @@ class VideoPublisher(Node):
                          reliability=ReliabilityPolicy.RELIABLE if reliable else ReliabilityPolicy.BEST_EFFORT)
         self.publisher = self.create_publisher(Image, "image", qos)
         self.published = 0
+        self.skipped = 0
 
     def run(self) -> int:
         deadline = time.monotonic() + 60.0
@@ -115,9 +56,14 @@ class VideoPublisher(Node):
             rclpy.spin_once(self, timeout_sec=0.05)
         next_time = time.monotonic()
         while rclpy.ok():
-            frame = self.source.read()
+            try:
+                frame = self.source.read()
+            except ValueError as exc:  # one undecodable file in a folder: say which, go on
+                self.get_logger().error(f"{exc}; skipped")
+                self.skipped += 1
+                continue
             if frame is None:
-                if not self.loop:
+                if not self.loop or self.published == 0:  # nothing readable: looping would spin
                     break
                 self.source.rewind()
                 continue
@@ -134,7 +80,8 @@ class VideoPublisher(Node):
         # (a busy reader, a network retransmission) with us.
         if not self.publisher.wait_for_all_acked(Duration(seconds=5.0)):
             self.get_logger().warn("some subscribers had not acknowledged the last frames within 5 s")
-        self.get_logger().info(f"published {self.published} frames")
+        self.get_logger().info(f"published {self.published} frames"
+                               + (f", skipped {self.skipped} unreadable" if self.skipped else ""))
         return 0
 
 

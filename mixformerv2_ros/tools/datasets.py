@@ -174,13 +174,20 @@ _LOADERS = {"uav_dev": _uav_dev, "lasot": _lasot, "got10k": _got10k, "otb": _otb
 
 
 class FrameSource:
-    """Frames of a video file or of an image folder (sorted by name), read one at a time.
+    """Frames of a video file or of an image folder (sorted by name), read one at a time from
+    ``start_frame`` on. A clip folder with an ``img/`` subfolder (the uav_dev layout) reads that.
 
+    One reader for the evaluation tools, ``mixformerv2-video`` and the ``video_publisher`` node.
     ``fps`` is the video's frame rate (``None`` for folders or when the file does not say).
+    An image that cannot be decoded raises ValueError naming it: a replay must not end early or
+    skip a frame without saying so.
     """
 
-    def __init__(self, source):
+    def __init__(self, source, start_frame: int = 0):
         self.path = Path(source)
+        if isinstance(start_frame, bool) or not isinstance(start_frame, int) or start_frame < 0:
+            raise ValueError(f"start_frame must be an integer >= 0, got {start_frame!r}")
+        self.start_frame = start_frame
         if self.path.is_dir():
             folder = self.path / "img" if (self.path / "img").is_dir() else self.path
             self._files = _images(folder)
@@ -197,25 +204,57 @@ class FrameSource:
             self.fps = fps if fps and fps > 0 else None
         else:
             raise ValueError(f"{self.path}: no such video file or image folder")
+        self.rewind()
 
     def __len__(self) -> int:
+        """Frames from ``start_frame`` to the end (a video's count is what its container says)."""
+        total = len(self._files) if self._files is not None else int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        return max(total - self.start_frame, 0)
+
+    def read(self):
+        """The next BGR frame, or None at the end."""
+        if self._first is not None:
+            frame, self._first = self._first, None
+            return frame
         if self._files is not None:
-            return len(self._files)
-        return max(int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT)), 0)
+            if self._index >= len(self._files):
+                return None
+            path = self._files[self._index]
+            self._index += 1
+            frame = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            if frame is None:
+                raise ValueError(f"{path}: cannot be read as an image")
+            return frame
+        ok, frame = self._capture.read()
+        return frame if ok else None
 
     def __iter__(self):
-        if self._files is not None:
-            for path in self._files:
-                frame = cv2.imread(str(path), cv2.IMREAD_COLOR)
-                if frame is None:
-                    raise ValueError(f"{path}: cannot be read as an image")
-                yield frame
-            return
-        while True:
-            ok, frame = self._capture.read()
-            if not ok:
-                return
+        """The frames from the current position to the end."""
+        while (frame := self.read()) is not None:
             yield frame
+
+    def rewind(self) -> None:
+        """Back to ``start_frame``; ValueError if the source is shorter.
+
+        A folder just moves its index. A video grabs (decodes without converting) the frames
+        before it, because seeking in a compressed video lands on a key frame, not on the frame
+        asked for; it then reads ``start_frame`` itself to check that the video reaches it, and
+        ``read`` returns that frame first.
+        """
+        self._first = None
+        if self._files is not None:
+            if self.start_frame >= len(self._files):
+                raise ValueError(f"start_frame {self.start_frame}: the source has only {len(self._files)} frames")
+            self._index = self.start_frame
+            return
+        self._capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
+        for skipped in range(self.start_frame):
+            if not self._capture.grab():
+                raise ValueError(f"start_frame {self.start_frame}: the source has only {skipped} frames")
+        ok, frame = self._capture.read()
+        if not ok:
+            raise ValueError(f"start_frame {self.start_frame}: the source has only {self.start_frame} frames")
+        self._first = frame
 
     def close(self) -> None:
         if self._capture is not None:

@@ -92,18 +92,17 @@ def main(argv=None) -> int:
     from mixformerv2_ros.tracker import InvalidInputError, Tracker
 
     try:
-        source = FrameSource(args.source)
+        source = FrameSource(args.source, args.start_frame)
         tracker = Tracker.from_checkpoint(args.model, backend=args.backend, device=args.device)
     except (ValueError, RuntimeError, FileNotFoundError) as error:
         print(f"mixformerv2-video: error: {error}", file=sys.stderr)
         return 2
-    total = max(len(source) - args.start_frame, 0)
+    total = len(source)
     if args.max_frames:
         total = min(total, args.max_frames)
     writer, written, step_ms = None, None, []
     try:
-        frames = (f for i, f in enumerate(source) if i >= args.start_frame)
-        for index, frame in enumerate(tqdm(frames, total=total or None, file=sys.stderr, desc="tracking")):
+        for index, frame in enumerate(tqdm(source, total=total or None, file=sys.stderr, desc="tracking")):
             if args.max_frames and index >= args.max_frames:
                 break
             if index == 0:
@@ -118,19 +117,13 @@ def main(argv=None) -> int:
                 box, score, state = result.box, result.score, result.state
             annotate(frame, box, score, state, index)
             writer.write(frame)
-    except (InvalidInputError, RuntimeError) as error:
+    except (InvalidInputError, RuntimeError, ValueError) as error:
         print(f"mixformerv2-video: error: {error}", file=sys.stderr)
         return 2
     finally:
         source.close()
         if writer is not None:
             writer.release()
-    if written is None:
-        print(
-            f"mixformerv2-video: error: {args.source} has no frame at index {args.start_frame}",
-            file=sys.stderr,
-        )
-        return 2
     mean_ms = float(np.mean(step_ms)) if step_ms else float("nan")
     print(f"wrote {written} ({len(step_ms) + 1} frames); mean tracker step {mean_ms:.2f} ms")
     return 0
