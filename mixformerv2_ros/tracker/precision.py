@@ -102,16 +102,6 @@ def read_gate_clip(path=GATE_CLIP) -> list[np.ndarray]:
     return frames
 
 
-def _iou(a, b) -> float:
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    iw = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
-    ih = max(0.0, min(ay + ah, by + bh) - max(ay, by))
-    inter = iw * ih
-    union = aw * ah + bw * bh - inter
-    return inter / union if union > 0 else 0.0
-
-
 def track_clip(backend, frames, box=GATE_INIT_BOX):
     """Boxes and scores of the tracker (lost-target rule off) along ``frames``."""
     from mixformerv2_ros.tracker.tracker import Tracker
@@ -142,7 +132,9 @@ def time_step(backend, repeats: int = 30) -> float:
 def compare(reference, candidate) -> tuple[float, float, float]:
     """(median IoU, 10th-percentile IoU, mean |score difference|) of a track against fp32's."""
     (ref_boxes, ref_scores), (boxes, scores) = reference, candidate
-    ious = np.array([_iou(a, b) for a, b in zip(ref_boxes, boxes)])
+    from mixformerv2_ros.tools.metrics import iou  # the evaluation's IoU (numpy only), one definition
+
+    ious = iou(np.asarray(ref_boxes, dtype=float), np.asarray(boxes, dtype=float))
     return float(np.median(ious)), float(np.percentile(ious, 10)), float(np.mean(np.abs(ref_scores - scores)))
 
 
