@@ -186,12 +186,13 @@ class MixFormerV2(nn.Module):
         self.box_head = BoxHead(config.embed_dim, config.head_hidden_dim, config.bins)
         self.score_head = ScoreHead(config.embed_dim, config.head_hidden_dim)
 
-    def _heads(self, tokens) -> dict[str, torch.Tensor]:
-        boxes, probs = self.box_head(tokens)
-        return {"boxes_cxcywh": boxes, "score_logit": self.score_head(tokens), "probs": probs}
+    def heads(self, prediction_tokens) -> dict[str, torch.Tensor]:
+        """The box and score heads on the 4 prediction tokens (the last 4 of ``forward_tokens``)."""
+        boxes, probs = self.box_head(prediction_tokens)
+        return {"boxes_cxcywh": boxes, "score_logit": self.score_head(prediction_tokens), "probs": probs}
 
     def forward(self, template, online_template, search) -> dict[str, torch.Tensor]:
-        return self._heads(self.forward_tokens(template, online_template, search)[:, -4:])
+        return self.heads(self.forward_tokens(template, online_template, search)[:, -4:])
 
     def forward_tokens(self, template, online_template, search) -> torch.Tensor:
         """The last layer's tokens, [templates, search, 4 prediction tokens] (training reads the search ones)."""
@@ -214,4 +215,4 @@ class MixFormerV2(nn.Module):
         x = self.backbone.embed_search(search)
         for block, (k_t, v_t) in zip(self.backbone.blocks, template_cache):
             x = block.forward_search(x, k_t, v_t)
-        return self._heads(x[:, -4:])
+        return self.heads(x[:, -4:])

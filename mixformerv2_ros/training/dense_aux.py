@@ -38,7 +38,7 @@ def search_tokens(model, template, online_template, search) -> tuple[dict, torch
     """The model's outputs and its last-layer search tokens, from one forward pass."""
     tokens = model.forward_tokens(template, online_template, search)
     grid = model.config.search_size // model.config.patch_size
-    outputs = model._heads(tokens[:, -4:])
+    outputs = model.heads(tokens[:, -4:])
     return outputs, tokens[:, -4 - grid * grid:-4]
 
 
