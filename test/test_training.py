@@ -383,6 +383,11 @@ def test_distillation_trains_a_head_that_is_kept_in_the_checkpoint_and_left_out_
     assert all(record["train_distill"] > 0 for record in records)
     state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
     assert "distill_head" in state and not any("distill" in name for name in state["model"])
+    # a next leg carries the distillation head on, as it does the dense head
+    assert train.main(args + ["--work", str(tmp_path / "next"), "--init-from", str(tmp_path / "checkpoint.pt"),
+                              "--max-steps", "1", "--lr", "0"]) == 0
+    carried = torch.load(tmp_path / "next" / "checkpoint.pt", weights_only=True)["distill_head"]
+    assert all(torch.equal(carried[name], value) for name, value in state["distill_head"].items())
     assert any(p.name.startswith("train-") and "-teacher-" in p.name for p in tmp_path.iterdir())
     shipped = Path(mixformerv2_ros.__file__).parent / "models" / "demo.onnx"
     # the exported network is the plain MixFormerV2: the same outputs as the shipped model's

@@ -261,6 +261,8 @@ def main(argv=None) -> int:
         carried = aux_head is not None and "aux_head" in initial
         if carried:
             aux_head.load_state_dict(initial["aux_head"])
+        if distill_head is not None and "distill_head" in initial:  # the same reason
+            distill_head.load_state_dict(initial["distill_head"])
         print(f"initialised from {args.init_from}" + (" (with its dense head)" if carried else ""))
 
     def save():
