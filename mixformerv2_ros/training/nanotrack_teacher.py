@@ -14,8 +14,9 @@ target look a little smaller. Its 16x16 map has cell ``i`` at ``(i - 8) * 16`` p
 255-crop's centre (the grid OpenCV's ``TrackerNano`` decodes with); it is resampled bilinearly
 to the centres of the ViT's search tokens.
 
-Only the graphs' weights are used: the backbone is the project's torch rebuild
-(``nanotrack_stem``), the head runs in ONNX Runtime (batch 1, as exported by its authors).
+The backbone is the model's own frozen stem (the project's torch rebuild, ``nanotrack_stem``);
+the head graph runs in ONNX Runtime, one pair at a time (its authors exported it for batch 1).
+The attribution is in the model card (NanoTrack v2, Apache-2.0).
 """
 
 from __future__ import annotations
