@@ -286,6 +286,62 @@ def test_nanotrack_stem_refuses_unknown_graphs(tmp_path):
         nanotrack_stem(tmp_path / "missing.onnx")
 
 
+def test_the_stem_splits_before_its_last_blocks_and_the_two_halves_give_its_output():
+    from mixformerv2_ros.training.nanotrack_stem import nanotrack_stem
+
+    stem = nanotrack_stem()
+    images = torch.rand(2, 3, 224, 224) * 255
+    with torch.no_grad():
+        whole = stem(images)
+        starts = []
+        for blocks in (1, 2, 3):
+            start = stem.last_blocks_start(blocks)
+            starts.append(start)
+            assert torch.equal(stem(stem.run_until(images, start), start=start), whole)
+    assert starts[0] > starts[1] > starts[2] > 0
+    # two blocks: NanoTrack's stages 7 and 8, about 51 K of its 188 K weights
+    assert 40_000 < sum(p.numel() for p in stem.tail_parameters(starts[1])) < 60_000
+    with pytest.raises(ValueError, match="blocks must be"):
+        stem.last_blocks_start(0)
+    with pytest.raises(ValueError, match="cannot be split"):
+        stem.tail_input(stem.last_blocks_start(1) + 1)  # inside a block: the residual reads two values
+
+
+def test_cli_fine_tunes_the_stems_last_blocks_and_exports_them(shared_dir, tmp_path):
+    """--stem-blocks 1: features are cached before the last stem block, that block learns at its own
+    (smaller) rate, the rest of the stem stays as it was, and the export carries the tuned block."""
+    from mixformerv2_ros.training import train
+
+    args = ["--data", str(shared_dir / "data"), "--work", str(tmp_path), "--pairs", "16", "--val-pairs", "8",
+            "--train-clips", "boat1", "--heldout-clips", "car16_1", "--batch", "4", "--no-pretrained",
+            "--config", json.dumps(TINY), "--stem-blocks", "1", "--stem-lr-scale", "0.5", "--lr", "1e-3"]
+    assert train.main(args + ["--max-steps", "2", "--export", str(tmp_path / "demo.onnx")]) == 0
+    cache = next(tmp_path.glob("train-*-before*.pt"))
+    features = torch.load(cache, weights_only=True)["search"]
+    assert features.shape[1:] == (48, 4, 4)  # the last block's input: 48 channels, stride 16
+
+    fresh = build_demo_model(TINY_CONFIG, pretrained=False)
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    stem = fresh.backbone.patch_embed.stem
+    start = stem.last_blocks_start(1)
+    tail = {id(p) for p in stem.tail_parameters(start)}
+    moved = {name for name, param in stem.named_parameters()
+             if not torch.equal(state["model"][f"backbone.patch_embed.stem.{name}"], param)}
+    assert moved and moved == {name for name, param in stem.named_parameters() if id(param) in tail}
+    groups = state["optimizer"]["param_groups"]
+    assert [g["lr_scale"] for g in groups] == [1.0, 0.5]
+    assert groups[1]["lr"] == pytest.approx(0.5 * groups[0]["lr"])
+
+    import onnx
+    from onnx import numpy_helper
+
+    exported = [numpy_helper.to_array(i) for i in onnx.load(str(tmp_path / "demo.onnx")).graph.initializer]
+    for name in moved:  # every tuned weight ships in the graph as trained
+        trained = state["model"][f"backbone.patch_embed.stem.{name}"].numpy()
+        candidates = (trained, trained.T) if trained.ndim == 2 else (trained,)  # a Gemm may export as MatMul
+        assert any(w.shape == c.shape and np.allclose(w, c) for w in exported for c in candidates), name
+
+
 def test_dense_aux_loss_rewards_a_heat_map_on_the_target_and_nothing_on_negatives():
     from mixformerv2_ros.training.dense_aux import dense_aux_loss
 

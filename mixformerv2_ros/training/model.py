@@ -28,16 +28,24 @@ DEMO_CONFIG = ModelConfig(
 
 
 class StemEmbed(nn.Module):
-    """Images (3 channels) or cached stem features (48 channels) -> tokens (N, H/16*W/16, dim)."""
+    """Images (3 channels) or cached stem features -> tokens (N, H/16*W/16, dim).
+
+    Cached features are the stem's output (48 channels) by default. With ``cached_start`` set
+    (training that fine-tunes the stem's last blocks), they are the value the stem makes before
+    step ``cached_start``, and the stem's steps from there on run here, with their gradients.
+    """
 
     def __init__(self, stem: nn.Module, dim: int):
         super().__init__()
         self.stem = stem
         self.proj = nn.Conv2d(STEM_CHANNELS, dim, kernel_size=1)
+        self.cached_start = 0
 
     def forward(self, x):
-        if x.shape[1] != STEM_CHANNELS:
+        if x.shape[1] == 3:
             x = self.stem(x)
+        elif self.cached_start:
+            x = self.stem(x, start=self.cached_start)
         return self.proj(x).flatten(2).transpose(1, 2)
 
 
@@ -63,7 +71,22 @@ def build_demo_model(config: ModelConfig = DEMO_CONFIG, pretrained: bool = True)
     return model
 
 
+def unfreeze_stem_tail(model: MixFormerV2, blocks: int) -> list[nn.Parameter]:
+    """Make the stem's last ``blocks`` blocks trainable and feed cached features to what precedes them.
+
+    Returns the unfrozen weights. The cache must then hold ``stem.run_until(images, start)``
+    for that ``start`` (``patch_embed.cached_start``), not the stem's output.
+    """
+    embed = model.backbone.patch_embed
+    start = embed.stem.last_blocks_start(blocks)
+    embed.cached_start = start
+    params = embed.stem.tail_parameters(start)
+    for param in params:
+        param.requires_grad_(True)
+    return params
+
+
 def set_train_mode(model: MixFormerV2) -> None:
-    """Train everything but the frozen stem."""
+    """Train mode for everything but the stem (it has no batch norm or dropout; eval is its only mode)."""
     model.train()
     model.backbone.patch_embed.stem.eval()

@@ -54,12 +54,54 @@ class OnnxChainStem(nn.Module):
     def _param(self, name):
         return self.params[_key(name)]
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        values = {self.input_name: x}
-        for op, inputs, output, attrs, params in self.steps:
+    def forward(self, x: torch.Tensor, start: int = 0) -> torch.Tensor:
+        """The chain's output; with ``start``, ``x`` is the value ``tail_input(start)`` names and
+        only the steps from ``start`` on run (training on features cached at that point)."""
+        values = {self.tail_input(start) if start else self.input_name: x}
+        for op, inputs, output, attrs, params in self.steps[start:]:
             args = [self._param(i) if i in params else values[i] for i in inputs]
             values[output] = _apply(op, args, attrs)
         return values[self.output_name]
+
+    def run_until(self, x: torch.Tensor, stop: int) -> torch.Tensor:
+        """The value the first ``stop`` steps make, which ``forward(value, start=stop)`` continues."""
+        values = {self.input_name: x}
+        for op, inputs, output, attrs, params in self.steps[:stop]:
+            args = [self._param(i) if i in params else values[i] for i in inputs]
+            values[output] = _apply(op, args, attrs)
+        return values[self.tail_input(stop)]
+
+    def last_blocks_start(self, blocks: int) -> int:
+        """Index of the first step of the graph's last ``blocks`` blocks (``/features/features.N/``
+        name prefixes, NanoTrack's MobileNetV3 stages), where a split for fine-tuning the tail goes."""
+        numbers = [_block_number(output) for _, _, output, _, _ in self.steps]
+        named = sorted({n for n in numbers if n is not None})
+        if not 1 <= blocks < len(named):
+            raise ValueError(f"blocks must be 1..{len(named) - 1}, got {blocks}")
+        first = named[-blocks]
+        start = next(i for i, n in enumerate(numbers) if n is not None and n >= first)
+        self.tail_input(start)  # checks the split is clean
+        return start
+
+    def tail_input(self, start: int) -> str:
+        """The one value made before step ``start`` that the steps from ``start`` on read."""
+        made_before = {self.input_name} | {output for _, _, output, _, _ in self.steps[:start]}
+        read = {name for _, inputs, _, _, params in self.steps[start:] for name in inputs
+                if name not in params and name in made_before}
+        if len(read) != 1:
+            raise ValueError(f"the chain cannot be split at step {start}: the rest reads {sorted(read)}")
+        return read.pop()
+
+    def tail_parameters(self, start: int) -> list[nn.Parameter]:
+        """The weights of the steps from ``start`` on."""
+        return [self._param(name) for _, _, _, _, params in self.steps[start:] for name in params]
+
+
+def _block_number(output_name: str):
+    parts = output_name.split("/")
+    if len(parts) > 2 and parts[1] == "features" and parts[2].startswith("features."):
+        return int(parts[2].split(".")[1])
+    return None
 
 
 def _key(onnx_name: str) -> str:

@@ -19,7 +19,7 @@ from mixformerv2_ros.training.data import PairSynthesizer
 from mixformerv2_ros.training.dense_aux import DenseAuxHead, dense_aux_loss, search_tokens
 from mixformerv2_ros.training.features import cached_pairs, encode_pairs
 from mixformerv2_ros.training.losses import tracking_loss
-from mixformerv2_ros.training.model import DEMO_CONFIG, build_demo_model, set_train_mode
+from mixformerv2_ros.training.model import DEMO_CONFIG, build_demo_model, set_train_mode, unfreeze_stem_tail
 from mixformerv2_ros.training.nanotrack_teacher import DistillHead, NanoTrackTeacher, distill_loss
 
 DEFAULT_TRAIN_CLIPS = ("boat1", "building4", "truck4_1", "wakeboard10")
@@ -102,6 +102,12 @@ def parse_args(argv):
                    help="weight of a training-only head on the search tokens that learns NanoTrack v2's "
                         "foreground map of each pair (distillation from the baseline's head, see "
                         "training/nanotrack_teacher.py); 0 (default) trains without it")
+    p.add_argument("--stem-blocks", type=int, default=0,
+                   help="fine-tune the last N blocks of the NanoTrack stem (features are then cached before "
+                        "them, and they run in every step); 0 (default) keeps the whole stem frozen")
+    p.add_argument("--stem-lr-scale", type=float, default=0.1,
+                   help="the stem blocks' learning rate as a share of --lr (default: 0.1, so pretrained "
+                        "features move slowly)")
     p.add_argument("--export", type=Path, metavar="OUT.onnx",
                    help="write OUT.onnx and OUT.templates.onnx when done (checked before training starts)")
     return p.parse_args(argv)
@@ -195,6 +201,12 @@ def main(argv=None) -> int:
     model = build_demo_model(config, pretrained=not args.no_pretrained)
     stem = model.backbone.patch_embed.stem
     tag = f"{'nanotrack' if not args.no_pretrained else 'random'}-{config.template_size}-{config.search_size}"
+    stem_params = unfreeze_stem_tail(model, args.stem_blocks) if args.stem_blocks else []
+    encoder = stem
+    if stem_params:
+        start = model.backbone.patch_embed.cached_start
+        tag += f"-before{start}"  # the cache holds the stem's value before step `start`
+        encoder = lambda images: stem.run_until(images, start)  # noqa: E731
     train_clips = _training_clips(args)
     print(f"training clips ({len(train_clips)}):", ",".join(d.name for d in train_clips), flush=True)
     train_synth = PairSynthesizer(config, train_clips,
@@ -210,7 +222,7 @@ def main(argv=None) -> int:
         teacher = NanoTrackTeacher(stem, grid)
         tag += "-teacher"
     train = cached_pairs(args.work / f"train-{tag}-{args.pairs}-{args.seed}-{_synthesis_key(args)}.pt",
-                         lambda: encode_pairs(train_synth, stem, config, args.pairs, teacher=teacher))
+                         lambda: encode_pairs(train_synth, encoder, config, args.pairs, teacher=teacher))
     val = None
     if args.heldout_clips and args.val_pairs:
         val_synth = PairSynthesizer(config, _clip_dirs(args.data, args.heldout_clips, args.extra_dir),
@@ -218,7 +230,7 @@ def main(argv=None) -> int:
                                     other_target_share=args.other_target_share,
                                     seed=args.seed + 1)
         val = cached_pairs(args.work / f"val-{tag}-{args.val_pairs}-{args.seed}-{_synthesis_key(args)}.pt",
-                           lambda: encode_pairs(val_synth, stem, config, args.val_pairs, teacher=teacher))
+                           lambda: encode_pairs(val_synth, encoder, config, args.val_pairs, teacher=teacher))
 
     device = torch.device(resolve_device(args.device))
     model.to(device)
@@ -239,7 +251,11 @@ def main(argv=None) -> int:
         trainable += list(aux_head.parameters())
     if distill_head is not None:
         trainable += list(distill_head.parameters())
-    optimizer = torch.optim.AdamW(trainable, lr=args.lr, weight_decay=1e-4)
+    tuned_stem = {id(p) for p in stem_params}
+    groups = [{"params": [p for p in trainable if id(p) not in tuned_stem], "lr_scale": 1.0}]
+    if stem_params:
+        groups.append({"params": [p for p in trainable if id(p) in tuned_stem], "lr_scale": args.stem_lr_scale})
+    optimizer = torch.optim.AdamW(groups, lr=args.lr, weight_decay=1e-4)
     checkpoint_path = args.work / "checkpoint.pt"
     step, elapsed = 0, 0.0
     if checkpoint_path.exists():
@@ -280,7 +296,7 @@ def main(argv=None) -> int:
         tick = time.monotonic()
         lr = learning_rate(args.lr, elapsed / budget)
         for group in optimizer.param_groups:
-            group["lr"] = lr
+            group["lr"] = lr * group["lr_scale"]
         index = torch.randint(len(train["labels"]), (args.batch,), generator=generator).to(device)
         boxes, labels = train["boxes"][index], train["labels"][index]
         if aux_head is None:
