@@ -156,6 +156,38 @@ def test_distractors_look_like_a_target_sit_beside_it_and_farther_from_the_centr
         PairSynthesizer(TINY_CONFIG, clips, None, distractor_share=1.5)
 
 
+def test_shrunk_views_show_a_small_target_whose_crop_is_blurred_and_labelled_alike(shared_dir):
+    """--small-target-share: frames seen from farther away. The box shrinks with the frame, the
+    tracker's crop maps it to the same place (to the pixel rounding of a small window), and the
+    crop is visibly softer (upsampled pixels)."""
+    import cv2
+
+    from mixformerv2_ros.training.data import shrink_views
+
+    clip = shared_dir / "data" / "uav_dev" / "boat1"
+    gt = np.loadtxt(clip / "groundtruth.txt", delimiter=",")
+    views = [(cv2.imread(str(clip / "img" / f"{i + 1:08d}.jpg")), gt[i]) for i in (0, 5, 10)]
+    shrunk = shrink_views(views, 12.0)
+    assert np.sqrt(shrunk[0][1][2] * shrunk[0][1][3]) == pytest.approx(12.0, rel=0.02)
+    for (image, box), (small, small_box) in zip(views, shrunk):
+        scale = small.shape[1] / image.shape[1]
+        assert scale < 0.5 and np.allclose(small_box, box * scale, rtol=0.01)
+    assert shrink_views(shrunk, 20.0) is shrunk  # never enlarges
+    sharp, _ = crop_around(views[2][0], views[2][1], 4.5, 224)
+    soft, box_px = crop_around(shrunk[2][0], shrunk[2][1], 4.5, 224)
+    _, box_sharp = crop_around(views[2][0], views[2][1], 4.5, 224)
+    assert np.allclose(box_px, box_sharp, atol=1.5)  # the same label in crop pixels, to the window's rounding
+    detail = lambda crop: cv2.Laplacian(cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY), cv2.CV_64F).var()  # noqa: E731
+    assert detail(soft) < 0.5 * detail(sharp)
+
+    synth = PairSynthesizer(TINY_CONFIG, [clip], None, negative_share=0.0, small_target_share=1.0, seed=3)
+    for _ in range(5):
+        pair = synth.sample()
+        assert pair.label == 1.0 and 0.1 < pair.box_cxcywh[0] < 0.9 and pair.box_cxcywh[2] > 0.05
+    with pytest.raises(ValueError, match="small_target_share"):
+        PairSynthesizer(TINY_CONFIG, [clip], None, small_target_share=-0.1)
+
+
 def test_the_feature_cache_name_changes_with_every_synthesis_option():
     from mixformerv2_ros.training.train import _synthesis_key, parse_args
 
@@ -163,8 +195,8 @@ def test_the_feature_cache_name_changes_with_every_synthesis_option():
     keys = {_synthesis_key(parse_args(base + extra)) for extra in
             ([], ["--negative-share", "0.5"], ["--erased-share", "0.1"], ["--other-target-share", "0.1"],
              ["--image-share", "0.2"], ["--train-clips", "boat1"], ["--extra-dir", "clips"],
-             ["--distractor-share", "0.3"])}
-    assert len(keys) == 8
+             ["--distractor-share", "0.3"], ["--small-target-share", "0.3"])}
+    assert len(keys) == 9
     assert _synthesis_key(parse_args(base)) == _synthesis_key(parse_args(base + ["--minutes", "3"]))
 
 

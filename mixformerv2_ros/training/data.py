@@ -143,11 +143,35 @@ def _read_rgb(path) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
+def shrink_views(views, side: float):
+    """The same views seen from farther away: every frame scaled so the first view's target
+    measures ``side`` px (square root of its area), as a camera downsamples (area averaging).
+
+    Why: drone targets are often 10-30 px, and the tracker's crop then upsamples a few blurry
+    pixels 4-10 times; most training clips show targets of 40-200 px. Views whose target is
+    already that small are returned unchanged.
+    """
+    w, h = views[0][1][2:4]
+    scale = side / math.sqrt(w * h)
+    if scale >= 1.0:
+        return views
+    shrunk = []
+    for image, box in views:
+        height, width = image.shape[:2]
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        # the box follows the pixel grid actually kept (rounding of the new size)
+        sx, sy = size[0] / width, size[1] / height
+        shrunk.append((small, np.array([box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy])))
+    return shrunk
+
+
 class PairSynthesizer:
     """Draws random training pairs from clips (frame pairs) and still images (self-pairs)."""
 
     def __init__(self, config, clip_dirs=(), image_dir=None, image_share=0.5, paste_share=0.0,
                  negative_share=0.2, erased_share=0.0, other_target_share=0.0, distractor_share=0.0,
+                 small_target_share=0.0, small_target_sides=(8.0, 32.0),
                  max_gap=60, center_jitter=3.0, scale_jitter=0.25, seed=0):
         self.t_size, self.s_size = config.template_size, config.search_size
         self.t_factor, self.s_factor = config.template_factor, config.search_factor
@@ -171,6 +195,10 @@ class PairSynthesizer:
         if not 0.0 <= distractor_share <= 1.0:
             raise ValueError(f"distractor_share is a share of the positive clip pairs: got {distractor_share}")
         self.distractor_share = distractor_share  # of the positive clip pairs: a look-alike pasted in
+        if not 0.0 <= small_target_share <= 1.0:
+            raise ValueError(f"small_target_share is a share of the clip pairs: got {small_target_share}")
+        self.small_target_share = small_target_share  # of the clip pairs: seen from farther away
+        self.small_target_sides = small_target_sides  # px, drawn log-uniformly
         self._template_clip = None  # index of the clip the current pair's template comes from
         self.max_gap, self.center_jitter, self.scale_jitter = max_gap, center_jitter, scale_jitter
         self._frame_cache: dict[Path, np.ndarray] = {}
@@ -337,6 +365,10 @@ class PairSynthesizer:
             views = self._pasted_views() if self.rng.random() < self.paste_share else self._image_views()
         else:
             views = self._clip_views()
+            # (no draw when the share is 0: pairs synthesised before this option existed stay the same)
+            if self.small_target_share and self.rng.random() < self.small_target_share:
+                low, high = self.small_target_sides
+                views = shrink_views(views, math.exp(self.rng.uniform(math.log(low), math.log(high))))
         strength = 1.5 if from_images else 1.0
         (t_img, t_box), (o_img, o_box), (s_img, s_box) = views
         template, _ = crop_around(t_img, t_box, self.t_factor, self.t_size)

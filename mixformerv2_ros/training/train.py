@@ -74,6 +74,10 @@ def parse_args(argv):
                    help="share of the positive clip pairs whose search crop also shows a look-alike: the "
                         "target of another frame of its clip or another clip's target, pasted farther from "
                         "the centre than the true target (default: 0)")
+    p.add_argument("--small-target-share", type=float, default=0.0,
+                   help="share of the clip pairs seen from farther away: frames shrunk so the target measures "
+                        "8-32 px, which the tracker's crop then upsamples as it does for small drone targets "
+                        "(default: 0)")
     p.add_argument("--minutes", type=float, default=30.0, help="total training time budget (default: 30)")
     p.add_argument("--max-steps", type=int, help="stop after this many steps (e.g. for a smoke test)")
     p.add_argument("--batch", type=int, default=32, help="batch size (default: 32)")
@@ -179,6 +183,8 @@ def _synthesis_key(args) -> str:
                args.negative_share, args.erased_share, args.other_target_share]
     if args.distractor_share:  # a new option: caches built before it existed keep their names
         options.append(args.distractor_share)
+    if args.small_target_share:  # the same
+        options.append(["small", args.small_target_share])
     return hashlib.sha1(json.dumps(options).encode()).hexdigest()[:8]
 
 
@@ -213,7 +219,8 @@ def main(argv=None) -> int:
                                   args.data / "imagenet_samples", image_share=args.image_share,
                                   paste_share=args.paste_share, negative_share=args.negative_share,
                                   erased_share=args.erased_share, other_target_share=args.other_target_share,
-                                  distractor_share=args.distractor_share, seed=args.seed)
+                                  distractor_share=args.distractor_share,
+                                  small_target_share=args.small_target_share, seed=args.seed)
     grid = config.search_size // config.patch_size
     teacher = None
     if args.distill_weight:
