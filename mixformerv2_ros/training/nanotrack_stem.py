@@ -57,19 +57,18 @@ class OnnxChainStem(nn.Module):
     def forward(self, x: torch.Tensor, start: int = 0) -> torch.Tensor:
         """The chain's output; with ``start``, ``x`` is the value ``tail_input(start)`` names and
         only the steps from ``start`` on run (training on features cached at that point)."""
-        values = {self.tail_input(start) if start else self.input_name: x}
-        for op, inputs, output, attrs, params in self.steps[start:]:
-            args = [self._param(i) if i in params else values[i] for i in inputs]
-            values[output] = _apply(op, args, attrs)
+        values = self._run({self.tail_input(start) if start else self.input_name: x}, self.steps[start:])
         return values[self.output_name]
 
     def run_until(self, x: torch.Tensor, stop: int) -> torch.Tensor:
         """The value the first ``stop`` steps make, which ``forward(value, start=stop)`` continues."""
-        values = {self.input_name: x}
-        for op, inputs, output, attrs, params in self.steps[:stop]:
+        return self._run({self.input_name: x}, self.steps[:stop])[self.tail_input(stop)]
+
+    def _run(self, values: dict, steps) -> dict:
+        for op, inputs, output, attrs, params in steps:
             args = [self._param(i) if i in params else values[i] for i in inputs]
             values[output] = _apply(op, args, attrs)
-        return values[self.tail_input(stop)]
+        return values
 
     def last_blocks_start(self, blocks: int) -> int:
         """Index of the first step of the graph's last ``blocks`` blocks (``/features/features.N/``
