@@ -40,6 +40,19 @@ def test_frames_without_ground_truth_follow_the_benchmark_rules():
     assert lasot["overlap"][1] == -1 and np.isinf(lasot["center"][1]) and np.isinf(lasot["norm_center"][1])
 
 
+def test_the_size_ratio_tells_a_wrong_size_from_a_wrong_place():
+    gt = np.array([[10.0, 10.0, 20.0, 10.0]] * 4 + [[np.nan] * 4])
+    doubled = np.array([[10.0, 10.0, 20.0, 10.0]] + [[5.0, 5.0, 40.0, 20.0]] * 3 + [[0.0, 0.0, 1.0, 1.0]])
+    moved = np.array([[10.0, 10.0, 20.0, 10.0]] + [[300.0, 300.0, 20.0, 10.0]] * 4)
+    twice = metrics.frame_errors(doubled, gt)
+    assert metrics.run_size_ratio(twice) == pytest.approx(2.0)  # frame 0 and the frame without gt left out
+    far = metrics.frame_errors(moved, gt)
+    assert metrics.run_size_ratio(far) == pytest.approx(1.0)  # right size, wrong place: AUC alone says "lost"
+    assert metrics.scores(metrics.curves(far))["auc"] < 0.3
+    assert metrics.mean_size_ratio([2.0, 0.5, None]) == pytest.approx(1.0)
+    assert metrics.run_size_ratio(metrics.frame_errors(gt[:1], gt[:1])) is None  # a run of the first frame only
+
+
 def test_zero_size_predictions_take_the_previous_box_and_short_runs_are_padded():
     gt = np.array([[10.0, 10.0, 20.0, 20.0]] * 4)
     pred = np.array([[10.0, 10.0, 20.0, 20.0], [12.0, 10.0, 20.0, 20.0], [0.0, 0.0, 0.0, 0.0]])
@@ -189,10 +202,15 @@ def test_eval_on_real_clips_writes_consistent_results(tmp_path, uav_dev_dir, gol
                 assert result["measures"][key] == pytest.approx(value)
                 assert summary[name]["per_sequence"][sequence][key] == pytest.approx(value)
             assert result["measures"]["fps"] == pytest.approx(1000 / np.mean(result["step_ms"]))
+            errors = metrics.frame_errors(result["boxes"], result["ground_truth"])
+            assert result["measures"]["size_ratio"] == pytest.approx(metrics.run_size_ratio(errors))
     plot = cv2.imread(str(tmp_path / "success_plot.png"))
     assert plot is not None and plot.std() > 0
     table = capsys.readouterr().out
     assert "person12_1" in table and "ALL" in table
+    for name in trackers:
+        runs = [summary[name]["per_sequence"][q]["size_ratio"] for q in ("person12_1", "car16_1")]
+        assert summary[name]["measures"]["size_ratio"] == pytest.approx(metrics.mean_size_ratio(runs))
 
 
 def test_restarts_begin_at_even_fractions_on_the_next_usable_box():

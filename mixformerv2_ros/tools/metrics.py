@@ -10,6 +10,11 @@ LaSOT's full occlusion / out of view) are handled as pytracking does: they never
 success for the IoU curve; for the centre-error curves they count as successes (error -1) on
 UAV123 and as failures on LaSOT (and, for pixel precision, elsewhere). Predictions of zero size
 are replaced by the previous frame's, and frame 0 is taken as the ground truth.
+
+One more measure, not pytracking's: the **size ratio**, the median over a run's frames (frame 0
+left out) of sqrt(predicted area / true area). AUC mixes a box in the wrong place with a box of
+the wrong size; the size ratio says which (1.0: sizes right; 0.7: boxes too small). Over several
+runs it is their geometric mean, each run weighing the same.
 """
 
 from __future__ import annotations
@@ -45,8 +50,27 @@ def center_error(pred: np.ndarray, gt: np.ndarray, normalized: bool = False) -> 
     return np.sqrt((delta**2).sum(axis=1))
 
 
+def size_ratio(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    """sqrt(predicted area / true area) of (N, 4) x, y, w, h boxes, row by row (NaN without a true area)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        gt_area = gt[:, 2] * gt[:, 3]
+        return np.where(gt_area > 0, np.sqrt(pred[:, 2] * pred[:, 3] / gt_area), np.nan)
+
+
+def run_size_ratio(errors: dict[str, np.ndarray]) -> float | None:
+    """A run's size ratio: the median over its valid frames after frame 0 (None if it has none)."""
+    ratios = errors["size"][1:][errors["valid"][1:]]
+    return float(np.median(ratios)) if len(ratios) else None
+
+
+def mean_size_ratio(ratios) -> float | None:
+    """Geometric mean of runs' size ratios (a box twice too big and one half too small cancel)."""
+    ratios = [r for r in ratios if r is not None and r > 0]
+    return float(np.exp(np.mean(np.log(ratios)))) if ratios else None
+
+
 def frame_errors(pred, gt, visible=None, dataset: str = "") -> dict[str, np.ndarray]:
-    """Per-frame ``overlap``, ``center`` and ``norm_center`` errors plus the ``valid`` mask.
+    """Per-frame ``overlap``, ``center``, ``norm_center`` errors and ``size`` ratio, plus the ``valid`` mask.
 
     ``dataset`` selects pytracking's handling of frames without ground truth ("uav", "lasot" or
     anything else; see the module docstring). ``pred`` shorter than ``gt`` is padded with empty
@@ -71,13 +95,15 @@ def frame_errors(pred, gt, visible=None, dataset: str = "") -> dict[str, np.ndar
     overlap = iou(pred, gt)
     center = center_error(pred, gt)
     norm_center = center_error(pred, gt, normalized=True)
+    size = size_ratio(pred, gt)
+    size[~valid] = np.nan
     overlap[~valid] = -1.0
     center[~valid] = -1.0 if dataset == "uav" else np.inf
     norm_center[~valid] = -1.0
     if dataset == "lasot" and visible is not None:
         center[~visible] = np.inf
         norm_center[~visible] = np.inf
-    return {"overlap": overlap, "center": center, "norm_center": norm_center, "valid": valid}
+    return {"overlap": overlap, "center": center, "norm_center": norm_center, "size": size, "valid": valid}
 
 
 def curves(errors: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
