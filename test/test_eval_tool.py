@@ -50,6 +50,7 @@ def test_the_size_ratio_tells_a_wrong_size_from_a_wrong_place():
     assert metrics.run_size_ratio(far) == pytest.approx(1.0)  # right size, wrong place: AUC alone says "lost"
     assert metrics.scores(metrics.curves(far))["auc"] < 0.3
     assert metrics.mean_size_ratio([2.0, 0.5, None]) == pytest.approx(1.0)
+    assert metrics.size_factor([2.0, 0.5, None]) == pytest.approx(2.0)  # ... but each run is off twofold
     assert metrics.run_size_ratio(metrics.frame_errors(gt[:1], gt[:1])) is None  # a run of the first frame only
 
 
@@ -211,6 +212,8 @@ def test_eval_on_real_clips_writes_consistent_results(tmp_path, uav_dev_dir, gol
     for name in trackers:
         runs = [summary[name]["per_sequence"][q]["size_ratio"] for q in ("person12_1", "car16_1")]
         assert summary[name]["measures"]["size_ratio"] == pytest.approx(metrics.mean_size_ratio(runs))
+        factor = summary[name]["measures"]["size_factor"]
+        assert factor == pytest.approx(metrics.size_factor(runs)) and factor >= 1.0
 
 
 def test_restarts_begin_at_even_fractions_on_the_next_usable_box():

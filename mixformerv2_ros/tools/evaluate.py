@@ -24,7 +24,8 @@ from mixformerv2_ros.tracker.settings import TrackerSettings
 DESCRIPTION = """\
 Evaluate MixFormerV2 on tracking sequences: success AUC (IoU thresholds 0..1, 21 steps),
 precision at 20 px, normalised precision at 0.2 (pytracking definitions), the size ratio (median
-sqrt(predicted / true box area): below 1, boxes too small; above, too big) and speed (time of the
+sqrt(predicted / true box area): below 1, boxes too small; above, too big), the size factor
+(how many times too big or too small, either way; "size x" in the table) and speed (time of the
 tracker step per frame, image decoding excluded; FPS = 1000 / mean step ms). The tracker starts
 from the first frame's ground-truth box; with --starts N it is also restarted N-1 times further
 into each sequence, and every run counts as one sequence in the means. Frames whose ground truth is NaN, empty or marked
@@ -318,7 +319,8 @@ def summarize(results: list[dict]) -> dict:
         "frames": int(sum(r["frames"] for r in results)),
         "measures": {
             **metrics.scores(mean_curve),
-            "size_ratio": metrics.mean_size_ratio(r["measures"]["size_ratio"] for r in results),
+            "size_ratio": metrics.mean_size_ratio([r["measures"]["size_ratio"] for r in results]),
+            "size_factor": metrics.size_factor([r["measures"]["size_ratio"] for r in results]),
             "mean_step_ms": float(step_ms.mean()),
             "median_step_ms": float(np.median(step_ms)),
             "fps": float(1000.0 / step_ms.mean()),
@@ -350,16 +352,19 @@ def plot_success(summary: dict, path: Path) -> None:
 
 
 def print_table(summary: dict) -> None:
-    columns = ("frames", 6), ("AUC", 6), ("P@20", 6), ("NP@0.2", 7), ("size", 6), ("step ms", 8), ("FPS", 7)
+    columns = (("frames", 6), ("AUC", 6), ("P@20", 6), ("NP@0.2", 7), ("size", 6), ("size x", 6), ("step ms", 8),
+               ("FPS", 7))
     print(f"{'tracker':<12} {'sequence':<16} " + " ".join(f"{name:>{width}}" for name, width in columns))
     for name, tracker in summary.items():
         rows = list(tracker["per_sequence"].items()) + [
             ("ALL", {**tracker["measures"], "frames": tracker["frames"]})
         ]
         for sequence, m in rows:
+            factor = m.get("size_factor", metrics.size_factor([m["size_ratio"]]))
             print(
                 f"{name:<12} {sequence:<16} {m['frames']:>6} {m['auc']:6.3f} {m['precision']:6.3f} "
-                f"{m['norm_precision']:7.3f} {_ratio(m['size_ratio']):>6} {m['mean_step_ms']:8.2f} {m['fps']:7.1f}"
+                f"{m['norm_precision']:7.3f} {_ratio(m['size_ratio']):>6} {_ratio(factor):>6} "
+                f"{m['mean_step_ms']:8.2f} {m['fps']:7.1f}"
             )
 
 

@@ -14,7 +14,9 @@ are replaced by the previous frame's, and frame 0 is taken as the ground truth.
 One more measure, not pytracking's: the **size ratio**, the median over a run's frames (frame 0
 left out) of sqrt(predicted area / true area). AUC mixes a box in the wrong place with a box of
 the wrong size; the size ratio says which (1.0: sizes right; 0.7: boxes too small). Over several
-runs it is their geometric mean, each run weighing the same.
+runs it is their geometric mean, each run weighing the same; and the **size factor**, the
+geometric mean of max(ratio, 1 / ratio), says how many times too big or too small a run's boxes
+typically are (a run twice too big and one half too small: ratio 1.0, factor 2.0).
 """
 
 from __future__ import annotations
@@ -67,6 +69,12 @@ def mean_size_ratio(ratios) -> float | None:
     """Geometric mean of runs' size ratios (a box twice too big and one half too small cancel)."""
     ratios = [r for r in ratios if r is not None and r > 0]
     return float(np.exp(np.mean(np.log(ratios)))) if ratios else None
+
+
+def size_factor(ratios) -> float | None:
+    """Geometric mean of max(r, 1 / r) over runs' size ratios: how far off sizes are, either way."""
+    ratios = [r for r in ratios if r is not None and r > 0]
+    return float(np.exp(np.mean(np.abs(np.log(ratios))))) if ratios else None
 
 
 def frame_errors(pred, gt, visible=None, dataset: str = "") -> dict[str, np.ndarray]:
