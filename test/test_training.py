@@ -374,6 +374,25 @@ def test_cli_fine_tunes_the_stems_last_blocks_and_exports_them(shared_dir, tmp_p
         assert any(w.shape == c.shape and np.allclose(w, c) for w in exported for c in candidates), name
 
 
+def test_cli_resumes_a_checkpoint_from_before_per_group_rates_and_takes_a_narrow_trainable(shared_dir, tmp_path):
+    from mixformerv2_ros.training import train
+
+    args = ["--data", str(shared_dir / "data"), "--work", str(tmp_path), "--pairs", "16", "--val-pairs", "0",
+            "--train-clips", "boat1", "--batch", "4", "--no-pretrained", "--config", json.dumps(TINY)]
+    assert train.main(args + ["--max-steps", "1"]) == 0
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    for group in state["optimizer"]["param_groups"]:  # as saved before --stem-blocks existed
+        del group["lr_scale"]
+    torch.save(state, tmp_path / "checkpoint.pt")
+    assert train.main(args + ["--max-steps", "2"]) == 0
+    assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["step"] == 2
+    # --trainable without the stem: --stem-blocks then adds no (empty) parameter group
+    narrow = args[:3] + [str(tmp_path / "narrow")] + args[4:]
+    assert train.main(narrow + ["--max-steps", "1", "--stem-blocks", "1", "--trainable", "score_head"]) == 0
+    groups = torch.load(tmp_path / "narrow" / "checkpoint.pt", weights_only=True)["optimizer"]["param_groups"]
+    assert len(groups) == 1
+
+
 def test_dense_aux_loss_rewards_a_heat_map_on_the_target_and_nothing_on_negatives():
     from mixformerv2_ros.training.dense_aux import dense_aux_loss
 

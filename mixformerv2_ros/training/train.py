@@ -260,8 +260,9 @@ def main(argv=None) -> int:
         trainable += list(distill_head.parameters())
     tuned_stem = {id(p) for p in stem_params}
     groups = [{"params": [p for p in trainable if id(p) not in tuned_stem], "lr_scale": 1.0}]
-    if stem_params:
-        groups.append({"params": [p for p in trainable if id(p) in tuned_stem], "lr_scale": args.stem_lr_scale})
+    stem_group = [p for p in trainable if id(p) in tuned_stem]  # empty when --trainable leaves the stem out
+    if stem_group:
+        groups.append({"params": stem_group, "lr_scale": args.stem_lr_scale})
     optimizer = torch.optim.AdamW(groups, lr=args.lr, weight_decay=1e-4)
     checkpoint_path = args.work / "checkpoint.pt"
     step, elapsed = 0, 0.0
@@ -303,7 +304,7 @@ def main(argv=None) -> int:
         tick = time.monotonic()
         lr = learning_rate(args.lr, elapsed / budget)
         for group in optimizer.param_groups:
-            group["lr"] = lr * group["lr_scale"]
+            group["lr"] = lr * group.get("lr_scale", 1.0)  # checkpoints from before --stem-blocks have none
         index = torch.randint(len(train["labels"]), (args.batch,), generator=generator).to(device)
         boxes, labels = train["boxes"][index], train["labels"][index]
         if aux_head is None:
