@@ -13,7 +13,6 @@ import os
 import signal
 import subprocess
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -196,27 +195,22 @@ def wait_until(predicate, timeout: float = 10.0, interval: float = 0.01, message
 
 
 class SpinningNode:
-    """An rclpy node in the test process, spun by a background executor thread."""
+    """An rclpy node in the test process, spun in a background thread (``BackgroundSpinner``:
+    closing it cannot race a callback in flight). Its entities share the node's default,
+    mutually exclusive, callback group, so one spinning thread loses nothing."""
 
     def __init__(self, name: str):
         import rclpy
-        from rclpy.executors import MultiThreadedExecutor
+        from rclpy.executors import SingleThreadedExecutor
+
+        from mixformerv2_ros.ros.background_spin import BackgroundSpinner
 
         self.context = rclpy.Context()
         rclpy.init(context=self.context)
         self.node = rclpy.create_node(name, context=self.context)
-        self.executor = MultiThreadedExecutor(num_threads=2, context=self.context)
-        self.executor.add_node(self.node)
-        self._thread = threading.Thread(target=self._spin, daemon=True)
-        self._thread.start()
-
-    def _spin(self):
-        from rclpy.executors import ExternalShutdownException
-
-        try:
-            self.executor.spin()
-        except ExternalShutdownException:
-            pass
+        executor = SingleThreadedExecutor(context=self.context)
+        executor.add_node(self.node)
+        self._spinner = BackgroundSpinner(executor)
 
     def call(self, client, request, timeout: float = 10.0, retry_after: float | None = None):
         """Call a service and wait for the response (the executor thread does the spinning).
@@ -243,7 +237,6 @@ class SpinningNode:
     def close(self):
         import rclpy
 
-        self.executor.shutdown(timeout_sec=2.0)
+        self._spinner.stop()
         self.node.destroy_node()
         rclpy.shutdown(context=self.context)
-        self._thread.join(timeout=5.0)

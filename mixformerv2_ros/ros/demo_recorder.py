@@ -22,11 +22,12 @@ import time
 
 import cv2
 import rclpy
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 
 from mixformerv2_ros.msg import TrackerStatus
+from mixformerv2_ros.ros.background_spin import BackgroundSpinner
 from mixformerv2_ros.ros.image_conversion import image_to_bgr
 from mixformerv2_ros.srv import InitTarget
 
@@ -49,14 +50,13 @@ class DemoRecorder(Node):
         self._image_topic = image_topic
         self._camera_sub = None  # see listen_to_camera
         # Encoding a 1280x720 frame takes tens of ms: a writer thread does it, so the callbacks
-        # only queue frames, and statuses get a callback group of their own and a deep queue;
-        # nothing is dropped while a frame is being written.
+        # only copy and queue frames, and statuses have a deep queue; nothing is dropped while
+        # a frame is being written, with one spinning thread.
         self._frames: queue.Queue = queue.Queue()
         self._writer_thread = threading.Thread(target=self._write_frames, daemon=True)
         self._writer_thread.start()
         self.create_subscription(Image, f"{self.tracker}/debug_image", self._on_debug, 30)
-        self.create_subscription(TrackerStatus, f"{self.tracker}/status", self._on_status, 200,
-                                 callback_group=MutuallyExclusiveCallbackGroup())
+        self.create_subscription(TrackerStatus, f"{self.tracker}/status", self._on_status, 200)
         self.init_client = self.create_client(InitTarget, f"{self.tracker}/init")
 
     def tracker_ready(self) -> bool:
@@ -147,10 +147,9 @@ class DemoRecorder(Node):
 def main(args=None) -> int:
     rclpy.init(args=args)
     node = DemoRecorder()
-    executor = rclpy.executors.MultiThreadedExecutor(num_threads=2)
+    executor = SingleThreadedExecutor()
     executor.add_node(node)
-    spinner = threading.Thread(target=executor.spin, daemon=True)
-    spinner.start()
+    spinner = BackgroundSpinner(executor)
     try:
         deadline = time.monotonic() + 60.0
         while not node.tracker_ready():
@@ -197,8 +196,8 @@ def main(args=None) -> int:
         return 0
     finally:
         # A spinning thread still inside native code when the interpreter exits aborts the
-        # process ("terminate called without an active exception", seen once): join it first.
-        executor.shutdown()
-        spinner.join(timeout=5.0)
+        # process ("terminate called without an active exception", seen once): stop it, and
+        # only then destroy what its callbacks use.
+        spinner.stop()
         node.destroy_node()
         rclpy.try_shutdown()
