@@ -81,6 +81,10 @@ class NodeParams:
                                     "While lost: windows of a tiling of the whole frame searched per frame "
                                     "besides the local region (one batch; the extra cost per lost frame); "
                                     "0: off", changeable=True, int_range=(0, 64))
+    size_calibration: float = _param(_TRACKER_DEFAULTS.size_calibration,
+                                     "Share (0..1) of the network's box-size error on the init frame taken out "
+                                     "of every reported box; 0: off (with lost_threshold 0: the official "
+                                     "tracker)", changeable=True, float_range=(0.0, 1.0))
     class_id: str = _param("target", "class_id written into results[0].hypothesis", changeable=True)
     max_rate: float = _param(0.0, "Most frames processed per second; 0: as fast as possible", changeable=True,
                              float_range=(0.0, 1000.0))
@@ -183,7 +187,7 @@ class NodeParams:
 #: Parameters that are TrackerSettings fields (passed on to the tracker, changeable at run time).
 TRACKER_SETTINGS = ("search_factor", "update_interval", "online_score_threshold", "lost_threshold",
                     "lost_frames", "recover_threshold", "recover_frames", "lost_search_factor",
-                    "reacquire_windows")
+                    "reacquire_windows", "size_calibration")
 #: Parameters of the motion filter (changeable at run time).
 MOTION_SETTINGS = {"motion_measurement_noise": "measurement_noise",
                    "motion_acceleration_noise": "acceleration_noise"}

@@ -6,8 +6,9 @@ official ``MixFormerOnline`` tracker does. The online template follows the offic
 ``update_interval`` frames it becomes the best template crop whose score exceeded
 ``online_score_threshold`` since the last replacement, or the first template if none did. On top
 of that a lost-target state machine (``lost_target``) freezes the templates and widens the search
-while the target is gone, and a whole-frame re-acquisition (``reacquire``) looks for it outside
-the local search region.
+while the target is gone, a whole-frame re-acquisition (``reacquire``) looks for it outside
+the local search region, and the reported box's size is corrected by the network's bias on the
+first frame (``TrackerSettings.size_calibration``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ from mixformerv2_ros.tracker.reacquire import WindowCycle
 from mixformerv2_ros.tracker.settings import TrackerSettings
 
 IDLE = "idle"
+#: Bound on the first frame's size ratio (and so on the correction): a network that is off by
+#: more than this on the frame it was initialised on is failing, not biased.
+MAX_SIZE_RATIO = 2.0
 
 
 @dataclass(frozen=True)
@@ -32,7 +36,8 @@ class TrackResult:
     ("tracking" or "lost"), ``frame_index`` (frames since ``initialize``, which is 0) and
     ``crops``, the search crops the network ran on (1, plus the re-acquisition windows while lost:
     the frame's cost in network steps). ``weak``: tracking, but scoring below ``lost_threshold``;
-    the box is the network's guess, which the tracker does not follow (``lost_target``)."""
+    the box is the network's guess, which the tracker does not follow (``lost_target``). The box's
+    size is corrected by ``size_calibration``; the search follows ``Tracker.box``, uncorrected."""
 
     box: tuple[float, float, float, float]
     score: float
@@ -113,6 +118,15 @@ class Tracker:
         self._monitor.move_prior(self._prior)
 
     @property
+    def init_size_ratio(self) -> tuple[float, float]:
+        """Predicted over true width and height on the initialisation frame, each within 1/2..2:
+        the network's size bias for this target, which ``size_calibration`` takes out of the
+        reported boxes. Measured by ``initialize`` (one network step) when ``size_calibration``
+        is above 0 then; (1, 1) otherwise and while idle, so turning the calibration on takes
+        effect from the next ``initialize``."""
+        return self._init_size_ratio
+
+    @property
     def backend(self):
         return self._backend
 
@@ -126,6 +140,7 @@ class Tracker:
         self._online_template = None
         self._candidate = None
         self._candidate_score = -1.0
+        self._init_size_ratio = (1.0, 1.0)
         self._windows.reset()
 
     def close(self) -> None:
@@ -143,6 +158,8 @@ class Tracker:
         self._frame_shape = image.shape[:2]
         self._prior = box
         self._monitor = LostTargetMonitor(box)
+        if self._settings.size_calibration > 0.0:  # off: no extra step, as the official tracker
+            self._init_size_ratio = self._measure_size_ratio(image, box)
 
     def track(self, image: np.ndarray) -> TrackResult:
         """Find the target in the next frame."""
@@ -171,7 +188,28 @@ class Tracker:
             self._update_online_template(image, box, score, settings)
         elif decision.entered_lost:
             self._drop_candidate()
-        return TrackResult(decision.reported_box, score, decision.state, self._frame_index, crops, decision.weak)
+        reported = self._size_calibrated(decision.reported_box, settings.size_calibration, height, width)
+        return TrackResult(reported, score, decision.state, self._frame_index, crops, decision.weak)
+
+    def _measure_size_ratio(self, image, box) -> tuple[float, float]:
+        """Run the network on the first frame's search crop, centred on the true box: its box's
+        width and height over the true ones (unclipped, each clamped to 1/2..2)."""
+        window = crop_window(box, self._settings.search_factor)
+        search = self._normalize(self._extract_crop(image, window, self._search_size), self._bgr)
+        prediction = self._backend.predict(search)
+        _frame_box(prediction, window, *image.shape[:2])  # refuses a non-finite output
+        _, _, width, height = map_box_back(prediction.box_cxcywh, window)
+        return tuple(float(np.clip(predicted / true, 1.0 / MAX_SIZE_RATIO, MAX_SIZE_RATIO))
+                     for predicted, true in ((width, box[2]), (height, box[3])))
+
+    def _size_calibrated(self, box, share: float, height: int, width: int):
+        """``box`` with its size divided by the first frame's ratio ** ``share``, about its centre."""
+        if share == 0.0 or self._init_size_ratio == (1.0, 1.0):
+            return box
+        x, y, w, h = box
+        w_new = w / self._init_size_ratio[0] ** share
+        h_new = h / self._init_size_ratio[1] ** share
+        return clip_box((x + 0.5 * (w - w_new), y + 0.5 * (h - h_new), w_new, h_new), height, width)
 
     def _search_whole_frame(self, image, settings):
         """(best box, its score, windows run) over the next re-acquisition windows of the frame."""
