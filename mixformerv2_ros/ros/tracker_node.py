@@ -522,7 +522,10 @@ class TrackerNode(LifecycleNode):
             if source != InitTarget.Response.SOURCE_REQUEST_IMAGE:  # do not track the init frame again
                 self.intake.skip_through(stamp_ns(header.stamp))
             det = messages.detection(header, self.tracker.box, 1.0, self._track_id, self.params.class_id)
-        self.get_logger().info(f"tracking started (track {self._track_id}) on {_SOURCE_NAMES[source]}")
+        ratio_w, ratio_h = self.tracker.init_size_ratio
+        self.get_logger().info(f"tracking started (track {self._track_id}) on {_SOURCE_NAMES[source]}; the "
+                               f"network's box on it is {ratio_w:.2f} x {ratio_h:.2f} of the given size "
+                               f"(size_calibration {self.tracker.settings.size_calibration:g})")
         self._publish_state_change(header, TRACKING, 1.0)
         return True, f"tracking started on {_SOURCE_NAMES[source]} (track {self._track_id})", det
 
