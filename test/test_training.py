@@ -4,6 +4,8 @@ the CLI resumes and exports graphs the tracker runs."""
 from __future__ import annotations
 
 import json
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -282,6 +284,67 @@ def test_init_from_carries_the_dense_head_into_the_next_leg(shared_dir, tmp_path
     for name, value in first["model"].items():
         if not name.endswith(("pos_embed_s", "pos_embed_t")):
             assert torch.equal(second["model"][name], value), name
+
+
+def test_the_shipped_model_imports_back_exactly():
+    """The exported graphs are the one copy of the shipped weights every clone has: read back into
+    the training model and exported again, they give the shipped graphs' outputs exactly."""
+    import onnxruntime as ort
+
+    from mixformerv2_ros.model.config import demo_model_path, templates_path_for
+    from mixformerv2_ros.model.onnx_export import export_onnx
+    from mixformerv2_ros.training.model import build_demo_model
+    from mixformerv2_ros.training.onnx_import import weights_from_onnx
+
+    model = build_demo_model()
+    model.load_state_dict(weights_from_onnx(demo_model_path(), model))
+    again, _ = export_onnx(model, Path(tempfile.mkdtemp()) / "again.onnx")
+    rng = np.random.default_rng(0)
+    template = rng.uniform(0, 255, (1, 3, 112, 112)).astype(np.float32)
+    search = rng.uniform(0, 255, (2, 3, 224, 224)).astype(np.float32)
+
+    def outputs(step_path):
+        templates = ort.InferenceSession(str(templates_path_for(step_path)))
+        cache = templates.run(None, {"template": template, "online_template": template})[0]
+        return ort.InferenceSession(str(step_path)).run(None, {"template_cache": cache, "search": search})
+
+    for shipped, imported in zip(outputs(demo_model_path()), outputs(again)):
+        assert np.array_equal(shipped, imported)
+
+
+def test_cli_starts_a_leg_from_an_exported_model_and_refuses_a_tuned_stem(shared_dir, tmp_path):
+    from mixformerv2_ros.training import train
+    from mixformerv2_ros.training.onnx_import import weights_from_onnx
+
+    common = ["--data", str(shared_dir / "data"), "--pairs", "16", "--val-pairs", "8", "--train-clips", "boat1",
+              "--heldout-clips", "car16_1", "--batch", "4", "--no-pretrained", "--config", json.dumps(TINY)]
+    exported = tmp_path / "leg1.onnx"
+    assert train.main(common + ["--work", str(tmp_path / "leg1"), "--max-steps", "2", "--export", str(exported)]) == 0
+    first = torch.load(tmp_path / "leg1" / "checkpoint.pt", weights_only=True)["model"]
+    # a zero rate: the saved weights are the ones the leg started from
+    assert train.main(common + ["--work", str(tmp_path / "leg2"), "--init-from", str(exported),
+                                "--max-steps", "1", "--lr", "0", "--seed", "1"]) == 0
+    second = torch.load(tmp_path / "leg2" / "checkpoint.pt", weights_only=True)["model"]
+    for name, value in first.items():
+        if not name.endswith(("pos_embed_s", "pos_embed_t", "reg_tokens", "pos_embed_reg")):
+            assert torch.equal(second[name], value), name
+    # the graph holds the prediction tokens' sum only, which is all the network uses
+    assert torch.allclose(second["backbone.reg_tokens"] + second["backbone.pos_embed_reg"],
+                          first["backbone.reg_tokens"] + first["backbone.pos_embed_reg"])
+
+    # the same graphs with one stem weight changed, as a leg that fine-tuned the stem would export
+    import onnx
+    from onnx import numpy_helper
+
+    for source, target in ((exported, tmp_path / "tuned.onnx"),
+                           (tmp_path / "leg1.templates.onnx", tmp_path / "tuned.templates.onnx")):
+        proto = onnx.load(str(source))
+        stem = next(init for init in proto.graph.initializer if ".patch_embed.stem." in init.name)
+        stem.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(stem) + np.float32(0.01), stem.name))
+        onnx.save(proto, str(target))
+    fresh = build_demo_model(TINY_CONFIG, pretrained=False)
+    with pytest.raises(ValueError, match="fine-tuned stem"):
+        weights_from_onnx(tmp_path / "tuned.onnx", fresh)
 
 
 def test_nanotrack_stem_equals_the_onnx_backbone_on_rgb_input():

@@ -6,7 +6,8 @@ the callbacks already handed out: in Jazzy and Kilted, ``Executor.shutdown`` doe
 them (it tests ``_is_shutdown`` right after setting it) and destroys its guard condition, which
 a callback in flight then triggers. The callback's task keeps the ``InvalidHandle`` ("cannot use
 Destroyable because destruction was requested"), nothing retrieves it, and rclpy prints it when
-the task is collected: up to six times per stop with twenty 1 kHz timers here.
+the task is collected: about five times per stop with twenty 1 kHz timers here
+(`test_background_spin.py`).
 
 ``BackgroundSpinner`` runs its own ``spin_once`` loop instead, so ``stop`` can end the loop,
 join the thread and only then shut the executor down. That is only sound when callbacks run in

@@ -94,8 +94,10 @@ def parse_args(argv):
                    help='JSON overrides of the model config, e.g. \'{"depth": 1}\' (tests)')
     p.add_argument("--init-from", type=Path,
                    help="start a new run from the weights of this checkpoint.pt, e.g. one trained with "
-                        "other crop sizes (the fixed position embeddings are rebuilt for this config); "
-                        "fresh optimizer and schedule")
+                        "other crop sizes (the fixed position embeddings are rebuilt for this config), or of "
+                        "an exported OUT.onnx with OUT.templates.onnx beside it, such as the shipped "
+                        "mixformerv2_ros/models/demo.onnx (its dense head then starts afresh); fresh "
+                        "optimizer and schedule")
     p.add_argument("--trainable", default="",
                    help="comma-separated parameter-name prefixes to train (e.g. score_head to recalibrate the "
                         "confidence on new negatives without moving the boxes); default: everything but the stem")
@@ -277,7 +279,12 @@ def main(argv=None) -> int:
         step, elapsed = state["step"], state["elapsed"]
         print(f"resumed at step {step} after {elapsed / 60:.1f} min")
     elif args.init_from:
-        initial = torch.load(args.init_from, weights_only=True, map_location=device)
+        if args.init_from.suffix == ".onnx":
+            from mixformerv2_ros.training.onnx_import import weights_from_onnx
+
+            initial = {"model": weights_from_onnx(args.init_from, model)}
+        else:
+            initial = torch.load(args.init_from, weights_only=True, map_location=device)
         load_weights_for_new_sizes(model, initial["model"])
         # The dense head's weights do not depend on the token grid. A fresh, random one would
         # send large, noisy gradients into the backbone for the first hundred steps of every leg
