@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from test_lost_target import ScriptedBackend
+from test_lost_target import ScriptedBackend, noise_frame  # noqa: F401 (a fixture)
 
 from mixformerv2_ros.model.config import demo_model_path
 from mixformerv2_ros.tracker import Tracker, TrackerSettings
@@ -77,7 +77,3 @@ def test_the_share_must_lie_in_0_to_1(share):
     with pytest.raises(ValueError, match="size_calibration"):
         TrackerSettings(size_calibration=share)
 
-
-@pytest.fixture
-def noise_frame():
-    return np.random.default_rng(0).integers(0, 256, (360, 640, 3), dtype=np.uint8)

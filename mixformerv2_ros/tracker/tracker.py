@@ -196,8 +196,7 @@ class Tracker:
         width and height over the true ones (unclipped, each clamped to 1/2..2)."""
         window = crop_window(box, self._settings.search_factor)
         search = self._normalize(self._extract_crop(image, window, self._search_size), self._bgr)
-        prediction = self._backend.predict(search)
-        _frame_box(prediction, window, *image.shape[:2])  # refuses a non-finite output
+        prediction = _checked_prediction(self._backend.predict(search))
         _, _, width, height = map_box_back(prediction.box_cxcywh, window)
         return tuple(float(np.clip(predicted / true, 1.0 / MAX_SIZE_RATIO, MAX_SIZE_RATIO))
                      for predicted, true in ((width, box[2]), (height, box[3])))
@@ -247,12 +246,17 @@ class Tracker:
         self._candidate_score = -1.0
 
 
+def _checked_prediction(prediction):
+    """``prediction``, if its box and score are finite; RuntimeError otherwise."""
+    if not (math.isfinite(float(prediction.score)) and np.all(np.isfinite(prediction.box_cxcywh))):
+        raise RuntimeError("the inference backend returned a non-finite box or score")
+    return prediction
+
+
 def _frame_box(prediction, window, height: int, width: int):
     """(box in frame pixels, clipped as the official tracker does; score) of one prediction."""
-    score = float(prediction.score)
-    if not (math.isfinite(score) and np.all(np.isfinite(prediction.box_cxcywh))):
-        raise RuntimeError("the inference backend returned a non-finite box or score")
-    return clip_box(map_box_back(prediction.box_cxcywh, window), height, width), score
+    _checked_prediction(prediction)
+    return clip_box(map_box_back(prediction.box_cxcywh, window), height, width), float(prediction.score)
 
 
 def _checked_image(image) -> np.ndarray:
