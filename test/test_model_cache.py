@@ -48,3 +48,28 @@ def test_a_new_template_cache_changes_the_prediction(golden_dir):
         cache = model.encode_templates(t, o)
         other = model.forward_cached(model.encode_templates(t, torch.flip(o, dims=[-1])), s)
         assert not torch.allclose(other["probs"], model.forward_cached(cache, s)["probs"])
+
+
+
+@pytest.mark.parametrize("config", [SMALL, BASE], ids=["S", "B"])
+def test_the_captured_step_makes_no_tensor_from_python_data(config):
+    """CUDA-graph capture (TorchBackend with cuda_graph) refuses a host-to-device copy inside the
+    captured step, and a tensor the step makes from Python data (a list index, torch.tensor(...))
+    is one at every call. Traced with every weight and buffer as an input, the step must hold no
+    tensor constant. (A list index in the box head was one: scripts/gpu_check.sh on an H200
+    caught it; this check needs no GPU.)"""
+    from torch.fx.experimental.proxy_tensor import make_fx
+
+    model = MixFormerV2(config).eval()
+    t, o, s = _random_inputs(config, 0)
+    with torch.no_grad():
+        cache = model.encode_templates(t, o)
+    state = {**dict(model.named_parameters()), **dict(model.named_buffers())}
+
+    def step(state, cache, search):
+        return torch.func.functional_call(model, state, (cache, search), {}, strict=True)
+
+    model.forward = model.forward_cached  # functional_call calls forward; this instance only
+    graph = make_fx(step)(state, cache, s).graph
+    constants = [node.target for node in graph.nodes if node.op == "get_attr"]
+    assert constants == []

@@ -158,9 +158,12 @@ class BoxHead(nn.Module):
         )
         self.register_buffer("bin_positions", torch.arange(bins, dtype=torch.float32) / bins,
                              persistent=False)
+        # A buffer, not a Python list: a list index becomes a host tensor copied to the GPU at every
+        # call, which CUDA-graph capture refuses (seen with torch 2.11 on an H200).
+        self.register_buffer("token_order", torch.tensor(_TOKEN_FOR_OUTPUT), persistent=False)
 
     def forward(self, tokens):
-        probs = self.layers(tokens[:, _TOKEN_FOR_OUTPUT]).softmax(dim=-1)  # (N, 4, bins): l,t,r,b
+        probs = self.layers(tokens[:, self.token_order]).softmax(dim=-1)  # (N, 4, bins): l,t,r,b
         ltrb = (probs * self.bin_positions).sum(dim=-1)
         left, top, right, bottom = ltrb.unbind(dim=-1)
         boxes = torch.stack([(left + right) / 2, (top + bottom) / 2, right - left, bottom - top], dim=-1)
