@@ -197,9 +197,11 @@ def test_the_feature_cache_name_changes_with_every_synthesis_option():
     keys = {_synthesis_key(parse_args(base + extra)) for extra in
             ([], ["--negative-share", "0.5"], ["--erased-share", "0.1"], ["--other-target-share", "0.1"],
              ["--image-share", "0.2"], ["--train-clips", "boat1"], ["--extra-dir", "clips"],
-             ["--distractor-share", "0.3"], ["--small-target-share", "0.3"])}
-    assert len(keys) == 9
+             ["--distractor-share", "0.3"], ["--small-target-share", "0.3"], ["--workers", "2"])}
+    assert len(keys) == 10
     assert _synthesis_key(parse_args(base)) == _synthesis_key(parse_args(base + ["--minutes", "3"]))
+    # seeded batches give the same pairs for any number of workers
+    assert _synthesis_key(parse_args(base + ["--workers", "2"])) == _synthesis_key(parse_args(base + ["--workers", "5"]))
 
 
 def test_a_few_training_steps_decrease_the_loss(shared_dir):
@@ -562,3 +564,104 @@ def test_distillation_trains_a_head_that_is_kept_in_the_checkpoint_and_left_out_
     shipped = Path(mixformerv2_ros.__file__).parent / "models" / "demo.onnx"
     # the exported network is the plain MixFormerV2: the same outputs as the shipped model's
     assert [o.name for o in onnx.load(out).graph.output] == [o.name for o in onnx.load(shipped).graph.output]
+
+
+def test_parallel_pair_batches_are_the_same_for_any_worker_count(shared_dir):
+    """Batch k is drawn from its own seed, so two workers give one worker's pairs, in order (and
+    not the one-stream recipe's); the last batch is short."""
+    import functools
+
+    from mixformerv2_ros.training.features import parallel_pair_batches, sequential_pair_batches
+
+    make = functools.partial(PairSynthesizer, TINY_CONFIG, [shared_dir / "data" / "uav_dev" / "boat1"],
+                             negative_share=0.3, seed=3)
+    one = list(parallel_pair_batches(make, 5, 40, workers=1, batch=16))
+    two = list(parallel_pair_batches(make, 5, 40, workers=2, batch=16))
+    assert [len(b) for b in one] == [len(b) for b in two] == [16, 16, 8]
+    for a, b in zip(sum(one, []), sum(two, [])):
+        assert np.array_equal(a.search, b.search) and np.array_equal(a.box_cxcywh, b.box_cxcywh)
+        assert a.label == b.label
+    stream = sum(sequential_pair_batches(make(), 40, 16), [])
+    assert not all(np.array_equal(a.search, b.search) for a, b in zip(stream, sum(one, [])))
+    with pytest.raises(ValueError, match="at least 1"):
+        next(parallel_pair_batches(make, 5, 40, workers=0))
+
+
+def _small_data(shared_dir, root: Path) -> tuple[Path, Path]:
+    """A data folder (uav_dev boat1 and car16_1, 12 still images) and an extra-clips folder
+    (wakeboard10, person12_1) made of links to ../shared."""
+    data, extra = root / "data", root / "extra"
+    (data / "uav_dev").mkdir(parents=True)
+    (data / "imagenet_samples").mkdir()
+    for name in ("boat1", "car16_1"):
+        (data / "uav_dev" / name).symlink_to(shared_dir / "data" / "uav_dev" / name)
+    for image in sorted((shared_dir / "data" / "imagenet_samples").glob("*.jpg"))[:12]:
+        (data / "imagenet_samples" / image.name).symlink_to(image)
+    extra.mkdir()
+    for name in ("wakeboard10", "person12_1"):
+        (extra / name).symlink_to(shared_dir / "data" / "uav_dev" / name)
+    return data, extra
+
+
+def test_bundle_keeps_every_kth_frame_leaves_held_out_clips_out_and_fills_parts(shared_dir, tmp_path):
+    from mixformerv2_ros.training.bundle import _size_mb, pack
+
+    data, extra = _small_data(shared_dir, tmp_path)
+    out = tmp_path / "b"
+    held_out = {"car16_1", "person12_1"}
+    pack(out, extra, data, shared_dir / "models", ["boat1"], held_out, quality=70, step=3)
+    fixed = _size_mb(out) - _size_mb(out / "clips")  # graphs, images, the uav_dev clip
+    record = pack(out, extra, data, shared_dir / "models", ["boat1"], held_out, quality=70, step=3,
+                  part_mb=(fixed + 0.01, 100.0))  # no room for wakeboard10 in the first part
+    assert record["clips"] == ["boat1", "wakeboard10"] and record["frame_step"] == 3
+    assert record["parts"] == {"b.2": ["wakeboard10"]}
+    assert json.loads((out / "BUNDLE.json").read_text()) == record
+    assert not (out / "clips" / "wakeboard10").exists()
+    for src, dst in ((shared_dir / "data" / "uav_dev" / "boat1", out / "shared" / "data" / "uav_dev" / "boat1"),
+                     (extra / "wakeboard10", tmp_path / "b.2" / "clips" / "wakeboard10")):
+        lines = (src / "groundtruth.txt").read_text().splitlines()
+        frames = sorted((src / "img").iterdir())
+        kept = sorted((dst / "img").iterdir())
+        assert [p.name for p in kept] == [p.name for p in frames[::3]]
+        assert (dst / "groundtruth.txt").read_text().splitlines() == lines[::3]
+    assert len(list((out / "shared" / "data" / "imagenet_samples").glob("*.jpg"))) == 12
+    assert (out / "shared" / "models" / "nanotrack_v2" / "nanotrack_backbone_sim.onnx").is_file()
+
+
+def test_gpu_train_script_trains_two_runs_on_one_cache_from_a_bundle_in_parts(shared_dir, tmp_path):
+    """scripts/gpu_train.sh, as a GPU call runs it, here on the CPU: the later part's clips join
+    the bundle, the feature cache is built once, both runs train on it and leave their graphs,
+    their weights (which --init-from takes) and their logs."""
+    import os
+    import subprocess
+    import sys
+
+    from mixformerv2_ros.training import train
+    from mixformerv2_ros.training.bundle import pack
+
+    data, extra = _small_data(shared_dir, tmp_path)
+    bundle = tmp_path / "b"
+    pack(bundle, extra, data, shared_dir / "models", ["boat1"], {"car16_1", "person12_1"}, quality=70,
+         step=4, part_mb=(0.0, 100.0))  # every extra clip to the second part
+    repo = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "BUNDLE": str(bundle), "OUT": str(tmp_path / "out"), "WORK_DIR": str(tmp_path / "work"),
+           "DEVICE": "cpu", "PYTHON": sys.executable,
+           "TRAIN_ARGS": f"--no-pretrained --config {json.dumps(TINY, separators=(',', ':'))} --train-clips boat1 "
+                         "--heldout-clips car16_1,person12_1 --pairs 48 --batch 4 --max-steps 2 --threads 1"}
+    done = subprocess.run(["bash", str(repo / "scripts" / "gpu_train.sh"), "a", "--lr", "1e-3", "--", "b", "--lr",
+                           "5e-4"], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "bundle: 1 clips" in done.stdout
+    caches = list((tmp_path / "work" / "cache").glob("train-*.pt"))
+    assert len(caches) == 1
+    for run in ("a", "b"):
+        log = (tmp_path / "out" / run / "train.log").read_text()
+        assert "training clips (2): boat1,wakeboard10" in log and "encoded" not in log  # the shared cache
+        assert (tmp_path / "work" / run / caches[0].name).resolve() == caches[0].resolve()
+        assert (tmp_path / "out" / run / "demo.onnx").is_file()
+        weights = torch.load(tmp_path / "out" / run / "weights.pt", weights_only=True)
+        assert weights["step"] == 2 and "optimizer" not in weights and "aux_head" in weights
+    assert train.main(["--data", str(data), "--work", str(tmp_path / "next"), "--train-clips", "boat1",
+                       "--heldout-clips", "car16_1", "--pairs", "16", "--val-pairs", "0", "--batch", "4",
+                       "--max-steps", "1", "--no-pretrained", "--config", json.dumps(TINY),
+                       "--init-from", str(tmp_path / "out" / "a" / "weights.pt")]) == 0

@@ -61,7 +61,7 @@ class NanoTrackTeacher:
         z = self.stem(F.interpolate(templates, size=TEACHER_TEMPLATE_SIZE, mode="bilinear", align_corners=False))
         x = self.stem(F.interpolate(searches, size=TEACHER_SEARCH_SIZE, mode="bilinear", align_corners=False))
         maps = []
-        for zi, xi in zip(z.numpy().astype(np.float32), x.numpy().astype(np.float32)):
+        for zi, xi in zip(z.cpu().numpy().astype(np.float32), x.cpu().numpy().astype(np.float32)):
             logits = self.session.run(None, {self.inputs[0]: zi[None], self.inputs[1]: xi[None]})[0]
             maps.append(torch.from_numpy(logits).softmax(1)[:, 1:2])
         fg = torch.cat(maps)

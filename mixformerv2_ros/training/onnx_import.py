@@ -98,7 +98,7 @@ def weights_from_onnx(step_path, model) -> dict[str, torch.Tensor]:
         array = found[key]
         if tuple(array.shape) != tuple(value.shape):
             raise ValueError(f"{step_path}: {key} has shape {tuple(array.shape)}, the model {tuple(value.shape)}")
-        if ".patch_embed.stem." in key and not np.array_equal(array, value.numpy()):
+        if ".patch_embed.stem." in key and not np.array_equal(array, value.detach().cpu().numpy()):
             raise ValueError(f"{step_path}: its stem weight {key} differs from NanoTrack v2's (a fine-tuned "
                              "stem); importing it is not supported")
         state[key] = torch.tensor(array, dtype=value.dtype)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import math
@@ -17,7 +18,8 @@ from mixformerv2_ros.model.config import ModelConfig, shared_path
 from mixformerv2_ros.tracker.backends import resolve_device
 from mixformerv2_ros.training.data import PairSynthesizer
 from mixformerv2_ros.training.dense_aux import DenseAuxHead, dense_aux_loss, search_tokens
-from mixformerv2_ros.training.features import cached_pairs, encode_pairs
+from mixformerv2_ros.training.features import (cached_pairs, encode_pairs, parallel_pair_batches,
+                                                sequential_pair_batches)
 from mixformerv2_ros.training.losses import tracking_loss
 from mixformerv2_ros.training.model import DEMO_CONFIG, build_demo_model, set_train_mode, unfreeze_stem_tail
 from mixformerv2_ros.training.nanotrack_teacher import DistillHead, NanoTrackTeacher, distill_loss
@@ -83,9 +85,14 @@ def parse_args(argv):
     p.add_argument("--batch", type=int, default=32, help="batch size (default: 32)")
     p.add_argument("--lr", type=float, default=4e-4, help="peak AdamW learning rate (default: 4e-4)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default: 1)")
+    p.add_argument("--workers", type=int, default=0,
+                   help="processes that synthesise the pairs (default: 0, this process, one random stream: "
+                        "the legs' recipe); with N > 0 each batch of 64 pairs is drawn from its own seed, so "
+                        "the pairs are the same for any N but differ from N = 0's")
     p.add_argument("--device", default="cpu",
-                   help="where the steps run: cpu, cuda or auto (the cached features move there once; pair "
-                        "synthesis and the stem's encoding stay on the CPU); default: cpu")
+                   help="where the stem's encoding and the steps run: cpu, cuda or auto (the cached features "
+                        "move there once; pair synthesis stays on the CPU, see --workers); default: cpu. On a "
+                        "lent GPU machine, scripts/gpu_train.sh runs the whole call")
     p.add_argument("--seed", type=int, default=0, help="random seed of the pair synthesis (default: 0)")
     p.add_argument("--save-every", type=int, default=200, help="checkpoint every N steps (default: 200)")
     p.add_argument("--log-every", type=int, default=50, help="log every N steps (default: 50)")
@@ -187,6 +194,8 @@ def _synthesis_key(args) -> str:
         options.append(args.distractor_share)
     if args.small_target_share:  # the same
         options.append(["small", args.small_target_share])
+    if args.workers:  # other pairs than the one-stream recipe's (the same for any number of workers)
+        options.append("seeded-batches")
     return hashlib.sha1(json.dumps(options).encode()).hexdigest()[:8]
 
 
@@ -217,12 +226,26 @@ def main(argv=None) -> int:
         encoder = lambda images: stem.run_until(images, start)  # noqa: E731
     train_clips = _training_clips(args)
     print(f"training clips ({len(train_clips)}):", ",".join(d.name for d in train_clips), flush=True)
-    train_synth = PairSynthesizer(config, train_clips,
-                                  args.data / "imagenet_samples", image_share=args.image_share,
-                                  paste_share=args.paste_share, negative_share=args.negative_share,
-                                  erased_share=args.erased_share, other_target_share=args.other_target_share,
-                                  distractor_share=args.distractor_share,
-                                  small_target_share=args.small_target_share, seed=args.seed)
+    make_train_synth = functools.partial(
+        PairSynthesizer, config, train_clips, args.data / "imagenet_samples", image_share=args.image_share,
+        paste_share=args.paste_share, negative_share=args.negative_share, erased_share=args.erased_share,
+        other_target_share=args.other_target_share, distractor_share=args.distractor_share,
+        small_target_share=args.small_target_share, seed=args.seed)
+    make_val_synth = functools.partial(
+        PairSynthesizer, config, _clip_dirs(args.data, args.heldout_clips, args.extra_dir) if args.val_pairs else [],
+        negative_share=args.negative_share, erased_share=args.erased_share,
+        other_target_share=args.other_target_share, seed=args.seed + 1)
+
+    def pair_batches(make_synth, seed, count):
+        if args.workers:
+            return parallel_pair_batches(make_synth, seed, count, args.workers)
+        return sequential_pair_batches(make_synth(), count)
+
+    device = torch.device(resolve_device(args.device))
+    if device.type == "cuda":  # TF32 matrix products: the losses need no more than its 10-bit mantissa
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    stem.to(device)  # the feature cache is built on the training device too
     grid = config.search_size // config.patch_size
     teacher = None
     if args.distill_weight:
@@ -231,17 +254,14 @@ def main(argv=None) -> int:
         teacher = NanoTrackTeacher(stem, grid)
         tag += "-teacher"
     train = cached_pairs(args.work / f"train-{tag}-{args.pairs}-{args.seed}-{_synthesis_key(args)}.pt",
-                         lambda: encode_pairs(train_synth, encoder, config, args.pairs, teacher=teacher))
+                         lambda: encode_pairs(pair_batches(make_train_synth, args.seed, args.pairs), encoder,
+                                              config, args.pairs, teacher=teacher, device=device))
     val = None
     if args.heldout_clips and args.val_pairs:
-        val_synth = PairSynthesizer(config, _clip_dirs(args.data, args.heldout_clips, args.extra_dir),
-                                    negative_share=args.negative_share, erased_share=args.erased_share,
-                                    other_target_share=args.other_target_share,
-                                    seed=args.seed + 1)
         val = cached_pairs(args.work / f"val-{tag}-{args.val_pairs}-{args.seed}-{_synthesis_key(args)}.pt",
-                           lambda: encode_pairs(val_synth, encoder, config, args.val_pairs, teacher=teacher))
+                           lambda: encode_pairs(pair_batches(make_val_synth, args.seed + 1, args.val_pairs),
+                                                encoder, config, args.val_pairs, teacher=teacher, device=device))
 
-    device = torch.device(resolve_device(args.device))
     model.to(device)
     train = {key: value.to(device) for key, value in train.items()}
     if val is not None:
