@@ -75,9 +75,10 @@ def bench_variant(variant: str, iterations: int, warmup: int, threads: int | Non
     search = rng.standard_normal((1, 3, cfg.search_size, cfg.search_size), dtype=np.float32)
     rows = []
 
-    def add(path, device, ms, unavailable=None):
+    def add(path, device, ms, unavailable=None, failed=None):
         rows.append({"variant": variant, "path": path, "device": device, "ms": ms,
-                     **({"unavailable": unavailable} if unavailable else {})})
+                     **({"unavailable": unavailable} if unavailable else {}),
+                     **({"failed": failed} if failed else {})})
 
     t, s = torch.from_numpy(template), torch.from_numpy(search)
     with torch.inference_mode():
@@ -112,7 +113,10 @@ def bench_variant(variant: str, iterations: int, warmup: int, threads: int | Non
             fresh.load_state_dict(model.state_dict())
             backend = TorchBackend(fresh, "cuda", **kwargs)
             backend.set_templates(template, template)
-            add(label, "cuda", _time_ms(lambda: backend.predict(search), iterations, warmup, sync))
+            try:  # a path that breaks is a row of its own: the other paths' figures still come out
+                add(label, "cuda", _time_ms(lambda: backend.predict(search), iterations, warmup, sync))
+            except RuntimeError as exc:
+                add(label, "cuda", None, failed=f"{type(exc).__name__}: {exc}".splitlines()[0])
             backend.close()
     for row in rows:
         base = next(r["ms"] for r in rows if r["device"] == row["device"] and r["path"].startswith("full"))
@@ -161,14 +165,16 @@ def main(argv=None) -> int:
         rows += bench_variant(variant, args.iterations, args.warmup, threads, cuda, args.low_precision)
     print(f"{'variant':8} {'device':6} {'path':41} {'ms/frame':>9} {'speedup':>8}")
     for r in rows:
-        if r["ms"] is None:
+        if r.get("failed"):
+            print(f"{r['variant']:8} {r['device']:6} {r['path']:41} FAILED: {r['failed']}")
+        elif r["ms"] is None:
             print(f"{r['variant']:8} {r['device']:6} {r['path']:41} not available: {r['unavailable']}")
         else:
             print(f"{r['variant']:8} {r['device']:6} {r['path']:41} {r['ms']:9.2f} {r['speedup_vs_full']:7.2f}x")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"threads": threads, "cpu": cpu, "device": device_name, "rows": rows}, f, indent=2)
-    return 0
+    return 1 if any(r.get("failed") for r in rows) else 0
 
 
 if __name__ == "__main__":
