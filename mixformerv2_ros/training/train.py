@@ -36,7 +36,8 @@ Train the compact MixFormerV2 demo model (frozen tracking-pretrained NanoTrack v
 from drone clips (frame pairs) and still images (self-pairs with shifts, scales, blur, colour
 and occlusion; patches pasted onto other images), with negatives (other places, the target
 erased). Pairs go through the frozen stem once and are cached as features in --work.
-Training runs on one CPU thread for --minutes in total (a resumed run continues the same
+Training runs on --threads CPU threads (or --device cuda; scripts/gpu_train.sh is the prepared
+call for a lent GPU machine) for --minutes in total (a resumed run continues the same
 budget and learning-rate schedule), saves --work/checkpoint.pt every --save-every steps, logs
 loss and IoU, reports IoU on pairs from the held-out clips, and exports ONNX with --export.
 """
