@@ -197,8 +197,9 @@ def test_the_feature_cache_name_changes_with_every_synthesis_option():
     keys = {_synthesis_key(parse_args(base + extra)) for extra in
             ([], ["--negative-share", "0.5"], ["--erased-share", "0.1"], ["--other-target-share", "0.1"],
              ["--image-share", "0.2"], ["--train-clips", "boat1"], ["--extra-dir", "clips"],
-             ["--distractor-share", "0.3"], ["--small-target-share", "0.3"], ["--workers", "2"])}
-    assert len(keys) == 10
+             ["--distractor-share", "0.3"], ["--small-target-share", "0.3"], ["--workers", "2"],
+             ["--max-gap", "200"], ["--online-gap", "25"])}
+    assert len(keys) == 12
     assert _synthesis_key(parse_args(base)) == _synthesis_key(parse_args(base + ["--minutes", "3"]))
     # seeded batches give the same pairs for any number of workers
     assert _synthesis_key(parse_args(base + ["--workers", "2"])) == _synthesis_key(parse_args(base + ["--workers", "5"]))
@@ -665,3 +666,26 @@ def test_gpu_train_script_trains_two_runs_on_one_cache_from_a_bundle_in_parts(sh
                        "--heldout-clips", "car16_1", "--pairs", "16", "--val-pairs", "0", "--batch", "4",
                        "--max-steps", "1", "--no-pretrained", "--config", json.dumps(TINY),
                        "--init-from", str(tmp_path / "out" / "a" / "weights.pt")]) == 0
+
+
+def test_online_gap_draws_the_online_template_near_the_search_frame(shared_dir):
+    """With online_gap the search frame is within max_gap of the template's and the online template
+    within online_gap of the search frame, as when tracking; without it both are drawn near the
+    template, as the legs were trained (the same draws as before the option existed)."""
+    clip = shared_dir / "data" / "uav_dev" / "building4"
+
+    def drawn_frames(**gaps):
+        synth = PairSynthesizer(TINY_CONFIG, [clip], seed=7, **gaps)
+        frames = list(synth.clips[0][0])
+        synth._frame = frames.index  # the frame's index instead of its pixels
+        return [[view for view, _ in synth._clip_views()] for _ in range(300)]
+
+    tracking_like = drawn_frames(max_gap=200, online_gap=10)
+    assert all(abs(s - t) <= 200 and abs(o - s) <= 10 for t, o, s in tracking_like)
+    assert max(abs(s - t) for t, _, s in tracking_like) > 100  # the long gaps are drawn
+    legs = drawn_frames()
+    assert all(abs(o - t) <= 60 and abs(s - t) <= 60 for t, o, s in legs)
+    assert max(abs(o - s) for t, o, s in legs) > 10
+    assert drawn_frames(online_gap=None) == legs
+    with pytest.raises(ValueError, match="online_gap"):
+        PairSynthesizer(TINY_CONFIG, [clip], online_gap=-1)

@@ -172,7 +172,7 @@ class PairSynthesizer:
     def __init__(self, config, clip_dirs=(), image_dir=None, image_share=0.5, paste_share=0.0,
                  negative_share=0.2, erased_share=0.0, other_target_share=0.0, distractor_share=0.0,
                  small_target_share=0.0, small_target_sides=(8.0, 32.0),
-                 max_gap=60, center_jitter=3.0, scale_jitter=0.25, seed=0):
+                 max_gap=60, online_gap=None, center_jitter=3.0, scale_jitter=0.25, seed=0):
         self.t_size, self.s_size = config.template_size, config.search_size
         self.t_factor, self.s_factor = config.template_factor, config.search_factor
         self.rng = np.random.default_rng(seed)
@@ -201,6 +201,9 @@ class PairSynthesizer:
         self.small_target_sides = small_target_sides  # px, drawn log-uniformly
         self._template_clip = None  # index of the clip the current pair's template comes from
         self.max_gap, self.center_jitter, self.scale_jitter = max_gap, center_jitter, scale_jitter
+        if online_gap is not None and online_gap < 0:
+            raise ValueError(f"online_gap must be at least 0 frames, got {online_gap}")
+        self.online_gap = online_gap
         self._frame_cache: dict[Path, np.ndarray] = {}
 
     def _frame(self, path) -> np.ndarray:
@@ -212,12 +215,22 @@ class PairSynthesizer:
         return self._frame_cache[path]
 
     def _clip_views(self):
-        """Three frames of one clip: template, online template, search (within max_gap)."""
+        """Three frames of one clip: template, online template, search.
+
+        The search frame lies within ``max_gap`` frames of the template's. The online template
+        does too (``online_gap`` None, the legs' recipe), or, as when tracking, lies within
+        ``online_gap`` frames of the search frame: the tracker's online template is at most one
+        update interval old, while its static template is the first frame, however long ago.
+        """
         self._template_clip = int(self.rng.integers(len(self.clips)))
         frames, gt, valid = self.clips[self._template_clip]
         first = int(self.rng.choice(valid))
         near = valid[np.abs(valid - first) <= self.max_gap]
-        online, search = (int(i) for i in self.rng.choice(near, 2))
+        if self.online_gap is None:
+            online, search = (int(i) for i in self.rng.choice(near, 2))
+        else:
+            search = int(self.rng.choice(near))
+            online = int(self.rng.choice(valid[np.abs(valid - search) <= self.online_gap]))
         return [(self._frame(frames[i]), gt[i]) for i in (first, online, search)]
 
     def _image_views(self):

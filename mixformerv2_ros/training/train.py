@@ -81,6 +81,14 @@ def parse_args(argv):
                    help="share of the clip pairs seen from farther away: frames shrunk so the target measures "
                         "8-32 px, which the tracker's crop then upsamples as it does for small drone targets "
                         "(default: 0)")
+    p.add_argument("--max-gap", type=int, default=60,
+                   help="frames between a clip pair's template and search frames, at most (default: 60; the "
+                        "official MixFormer recipe samples up to 200: the tracker's static template is the "
+                        "first frame, however long ago)")
+    p.add_argument("--online-gap", type=int,
+                   help="draw the online template within this many frames of the search frame, as the tracker's "
+                        "is at most one update interval old (default: within --max-gap of the template, the "
+                        "legs' recipe)")
     p.add_argument("--minutes", type=float, default=30.0, help="total training time budget (default: 30)")
     p.add_argument("--max-steps", type=int, help="stop after this many steps (e.g. for a smoke test)")
     p.add_argument("--batch", type=int, default=32, help="batch size (default: 32)")
@@ -197,6 +205,8 @@ def _synthesis_key(args) -> str:
         options.append(["small", args.small_target_share])
     if args.workers:  # other pairs than the one-stream recipe's (the same for any number of workers)
         options.append("seeded-batches")
+    if args.max_gap != 60 or args.online_gap is not None:  # the same
+        options.append(["gaps", args.max_gap, args.online_gap])
     return hashlib.sha1(json.dumps(options).encode()).hexdigest()[:8]
 
 
@@ -231,7 +241,8 @@ def main(argv=None) -> int:
         PairSynthesizer, config, train_clips, args.data / "imagenet_samples", image_share=args.image_share,
         paste_share=args.paste_share, negative_share=args.negative_share, erased_share=args.erased_share,
         other_target_share=args.other_target_share, distractor_share=args.distractor_share,
-        small_target_share=args.small_target_share, seed=args.seed)
+        small_target_share=args.small_target_share, max_gap=args.max_gap, online_gap=args.online_gap,
+        seed=args.seed)
     make_val_synth = functools.partial(
         PairSynthesizer, config, _clip_dirs(args.data, args.heldout_clips, args.extra_dir) if args.val_pairs else [],
         negative_share=args.negative_share, erased_share=args.erased_share,
