@@ -59,6 +59,7 @@ def _copy_clip(src: Path, dst: Path, quality: int, step: int) -> None:
 
 
 def _size_mb(folder: Path) -> float:
+    """Bytes under ``folder`` in MiB (the unit of the device tool's carry limit)."""
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 2**20
 
 
@@ -121,7 +122,7 @@ def main(argv=None) -> int:
                    help="clips left out of the bundle")
     p.add_argument("--quality", type=int, default=80, help="JPEG quality of the copies (default: 80)")
     p.add_argument("--part-mb", default="44",
-                   help="size bound of each part, comma-separated (default: 44, one part, which leaves room "
+                   help="size bound of each part in MiB, comma-separated (default: 44, one part, which leaves room "
                         "for the checkout in one 64 MiB carry); e.g. 24,48,48 for three calls, the first "
                         "carrying the golden files of scripts/gpu_check.sh too")
     args = p.parse_args(argv)
@@ -143,6 +144,7 @@ def main(argv=None) -> int:
     print(f"every {step}th frame: {record['mb']} MB in {1 + len(record['parts'])} part(s)", flush=True)
     print(json.dumps(record))
     return 0
+
 
 if __name__ == "__main__":
     sys.exit(main())
