@@ -50,7 +50,6 @@ def test_a_new_template_cache_changes_the_prediction(golden_dir):
         assert not torch.allclose(other["probs"], model.forward_cached(cache, s)["probs"])
 
 
-
 @pytest.mark.parametrize("config", [SMALL, BASE], ids=["S", "B"])
 def test_the_captured_step_makes_no_tensor_from_python_data(config):
     """CUDA-graph capture (TorchBackend with cuda_graph) refuses a host-to-device copy inside the
