@@ -243,10 +243,6 @@ def main(argv=None) -> int:
         other_target_share=args.other_target_share, distractor_share=args.distractor_share,
         small_target_share=args.small_target_share, max_gap=args.max_gap, online_gap=args.online_gap,
         seed=args.seed)
-    make_val_synth = functools.partial(
-        PairSynthesizer, config, _clip_dirs(args.data, args.heldout_clips, args.extra_dir) if args.val_pairs else [],
-        negative_share=args.negative_share, erased_share=args.erased_share,
-        other_target_share=args.other_target_share, seed=args.seed + 1)
 
     def pair_batches(make_synth, seed, count):
         if args.workers:
@@ -270,6 +266,10 @@ def main(argv=None) -> int:
                                               config, args.pairs, teacher=teacher, device=device))
     val = None
     if args.heldout_clips and args.val_pairs:
+        make_val_synth = functools.partial(
+            PairSynthesizer, config, _clip_dirs(args.data, args.heldout_clips, args.extra_dir),
+            negative_share=args.negative_share, erased_share=args.erased_share,
+            other_target_share=args.other_target_share, seed=args.seed + 1)
         val = cached_pairs(args.work / f"val-{tag}-{args.val_pairs}-{args.seed}-{_synthesis_key(args)}.pt",
                            lambda: encode_pairs(pair_batches(make_val_synth, args.seed + 1, args.val_pairs),
                                                 encoder, config, args.val_pairs, teacher=teacher, device=device))
