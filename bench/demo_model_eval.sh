@@ -3,11 +3,12 @@
 # its training: uav_dev's person12_1 and car16_1, and the five clips of train_sources.json that
 # mixformerv2_ros.training.train holds out (DEFAULT_HELDOUT_EXTRA). The model runs three times: with
 # the default settings (the lost-target rule), with reacquire_windows=4 (the lost rule plus
-# whole-frame re-acquisition), with lost_threshold=0 (never declares loss, as the official tracker)
-# and with size_calibration=0 (reported boxes uncorrected, as the official tracker); then the
-# defaults, the baselines, re-acquisition, lost_threshold=0 and size_calibration=0 again with
-# restarts (--starts 3), and the defaults, the baselines and size_calibration=0 with five starts
-# per clip (--starts 5).
+# whole-frame re-acquisition), with lost_threshold=0 (never declares loss, as the official tracker),
+# with size_calibration=0 (reported boxes uncorrected, as the official tracker) and with
+# size_smoothing=0 (the network's box size every frame, as the official tracker); then the
+# defaults, the baselines, re-acquisition, lost_threshold=0, size_calibration=0 and
+# size_smoothing=0 again with restarts (--starts 3), and the defaults, the baselines,
+# size_calibration=0 and size_smoothing=0 with five starts per clip (--starts 5).
 #
 #   bench/demo_model_eval.sh CLIPS_DIR [OUT_DIR]     (set-up done: make setup)
 #
@@ -42,6 +43,8 @@ echo "=== held out: $model with lost_threshold=0"
 evaluate_held_out --set lost_threshold=0 --out "$out/heldout_no_lost_rule"
 echo "=== held out: $model with size_calibration=0"
 evaluate_held_out --set size_calibration=0 --out "$out/heldout_no_size_calibration"
+echo "=== held out: $model with size_smoothing=0"
+evaluate_held_out --set size_smoothing=0 --out "$out/heldout_no_size_smoothing"
 # One run per clip is one sample of a chaotic process (an early slip decides the rest of the clip),
 # so the same clips again with restarts at 1/3 and 2/3 of each clip (OTB's TRE): 21 runs a tracker.
 echo "=== held out, restarted at 0, 1/3 and 2/3 of each clip: $model (default settings) vs TrackerNano vs CSRT"
@@ -52,9 +55,13 @@ echo "=== held out, restarted: $model with lost_threshold=0"
 evaluate_held_out --starts 3 --set lost_threshold=0 --out "$out/heldout_restarts_no_lost_rule"
 echo "=== held out, restarted: $model with size_calibration=0"
 evaluate_held_out --starts 3 --set size_calibration=0 --out "$out/heldout_restarts_no_size_calibration"
+echo "=== held out, restarted: $model with size_smoothing=0"
+evaluate_held_out --starts 3 --set size_smoothing=0 --out "$out/heldout_restarts_no_size_smoothing"
 # Five starts (0, 1/5, ..., 4/5 of each clip: 35 runs) weigh the later, shorter runs more; on these
 # clips they moved the demo model and CSRT apart by more than three starts did.
 echo "=== held out, restarted at 5 points of each clip: $model (default settings) vs TrackerNano vs CSRT"
 evaluate_held_out --starts 5 --baseline nano --baseline csrt --out "$out/heldout_restarts5"
 echo "=== held out, restarted at 5 points of each clip: $model with size_calibration=0"
 evaluate_held_out --starts 5 --set size_calibration=0 --out "$out/heldout_restarts5_no_size_calibration"
+echo "=== held out, restarted at 5 points of each clip: $model with size_smoothing=0"
+evaluate_held_out --starts 5 --set size_smoothing=0 --out "$out/heldout_restarts5_no_size_smoothing"

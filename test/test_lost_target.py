@@ -12,9 +12,10 @@ from mixformerv2_ros.tracker.crop import CropExtractor, Normalizer, crop_window
 from mixformerv2_ros.tracker.lost_target import LOST, TRACKING, LostTargetMonitor
 
 # state-machine tests: the whole-frame re-acquisition (test_reacquire.py) is off here, and so is
-# the size calibration (test_size_calibration.py), whose first-frame step would take a scripted score
+# the size calibration (test_size_calibration.py), whose first-frame step would take a scripted score,
+# and the size smoothing (test_size_smoothing.py), so the reported boxes are the scripted ones
 SETTINGS = TrackerSettings(lost_threshold=0.3, lost_frames=3, recover_threshold=0.6, recover_frames=2,
-                           reacquire_windows=0, size_calibration=0.0)
+                           reacquire_windows=0, size_calibration=0.0, size_smoothing=0.0)
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 

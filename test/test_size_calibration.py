@@ -51,7 +51,8 @@ def test_a_first_frame_ratio_beyond_the_bound_is_clamped(noise_frame):
     init_box = (300.0, 150.0, 40.0, 40.0)
     # the scripted network answers a box three times the target's size, centred, on every crop
     backend = ScriptedBackend([0.9] * 3, box_fraction=(0.5, 0.5, 3 / 4.5, 3 / 4.5))
-    tracker = Tracker(backend, TrackerSettings(size_calibration=1.0, lost_threshold=0.0))
+    # size smoothing off: the boxes below are the scripted network's, divided by the ratio
+    tracker = Tracker(backend, TrackerSettings(size_calibration=1.0, lost_threshold=0.0, size_smoothing=0.0))
     tracker.initialize(noise_frame, init_box)
     assert tracker.init_size_ratio == (MAX_SIZE_RATIO, MAX_SIZE_RATIO)
     x, y, w, h = tracker.track(noise_frame).box
@@ -62,7 +63,7 @@ def test_a_first_frame_ratio_beyond_the_bound_is_clamped(noise_frame):
 
 def test_off_it_runs_no_extra_step_and_a_change_applies_from_the_next_initialize(noise_frame):
     backend = ScriptedBackend([0.9] * 4, box_fraction=(0.5, 0.5, 1.5 / 4.5, 1.5 / 4.5))
-    tracker = Tracker(backend, TrackerSettings(size_calibration=0.0, lost_threshold=0.0))
+    tracker = Tracker(backend, TrackerSettings(size_calibration=0.0, lost_threshold=0.0, size_smoothing=0.0))
     tracker.initialize(noise_frame, (300.0, 150.0, 40.0, 40.0))
     assert len(backend.searches) == 0 and tracker.init_size_ratio == (1.0, 1.0)
     tracker.update_settings(size_calibration=1.0)

@@ -1,9 +1,9 @@
 """The public Tracker against the official tracker's trajectories (../shared/golden/tracker_*.npz).
 
 Frames are read with cv2.imread (BGR, the default colour order); the official tracker was fed the
-same frames in RGB. The lost-target machine and the size calibration are switched off
-(lost_threshold=0, size_calibration=0): the golden runs are the official tracker, which has
-neither.
+same frames in RGB. The lost-target machine, the size calibration and the size smoothing are
+switched off (lost_threshold=0, size_calibration=0, size_smoothing=0): the golden runs are the
+official tracker, which has none of them.
 """
 
 import cv2
@@ -28,7 +28,8 @@ def golden_run(request, golden_dir, uav_dev_dir):
     data = np.load(golden_dir / trajectory)
     frames = [cv2.imread(str(uav_dev_dir / clip / "img" / name)) for name in data["frames"]]
     tracker = Tracker.from_checkpoint(
-        golden_dir / checkpoint, backend=backend, device="cpu", lost_threshold=0.0, size_calibration=0.0
+        golden_dir / checkpoint, backend=backend, device="cpu", lost_threshold=0.0, size_calibration=0.0,
+        size_smoothing=0.0,
     )
     yield tracker, data, frames
     tracker.close()
@@ -89,7 +90,8 @@ def test_crops_sampled_from_the_frame_keep_the_base_run_official(golden_dir, uav
     monkeypatch.setattr(crop, "PADDED_SQUARE_LIMIT", 1)
     used = []
     monkeypatch.setattr(crop.FrameSampler, "__call__", _recording(crop.FrameSampler.__call__, used))
-    tracker = Tracker.from_checkpoint(golden_dir / checkpoint, lost_threshold=0.0, size_calibration=0.0)
+    tracker = Tracker.from_checkpoint(golden_dir / checkpoint, lost_threshold=0.0, size_calibration=0.0,
+                                      size_smoothing=0.0)
     box_error, score_error = run_sequence(tracker, data, frames)
     tracker.close()
     print(

@@ -172,7 +172,14 @@ class Tracker:
         factor = settings.lost_search_factor if lost else settings.search_factor
         window = crop_window(self._prior, factor)
         search = self._normalize(self._extract_crop(image, window, self._search_size), self._bgr)
-        box, score = _frame_box(self._backend.predict(search), window, height, width)
+        prediction = _checked_prediction(self._backend.predict(search))
+        score = float(prediction.score)
+        box = map_box_back(prediction.box_cxcywh, window)
+        if settings.size_smoothing > 0.0 and not lost:
+            rate = (1.0 - settings.size_smoothing) * score
+            box = _resized(box, self._prior[2] + rate * (box[2] - self._prior[2]),
+                           self._prior[3] + rate * (box[3] - self._prior[3]))
+        box = clip_box(box, height, width)
         crops = 1
         if lost and settings.reacquire_windows:
             found_box, found_score, windows = self._search_whole_frame(image, settings)
@@ -205,10 +212,9 @@ class Tracker:
         """``box`` with its size divided by the first frame's ratio ** ``share``, about its centre."""
         if share == 0.0 or self._init_size_ratio == (1.0, 1.0):
             return box
-        x, y, w, h = box
-        w_new = w / self._init_size_ratio[0] ** share
-        h_new = h / self._init_size_ratio[1] ** share
-        return clip_box((x + 0.5 * (w - w_new), y + 0.5 * (h - h_new), w_new, h_new), height, width)
+        _, _, w, h = box
+        return clip_box(_resized(box, w / self._init_size_ratio[0] ** share, h / self._init_size_ratio[1] ** share),
+                        height, width)
 
     def _search_whole_frame(self, image, settings):
         """(best box, its score, windows run) over the next re-acquisition windows of the frame."""
@@ -244,6 +250,12 @@ class Tracker:
     def _drop_candidate(self) -> None:
         self._candidate = None
         self._candidate_score = -1.0
+
+
+def _resized(box, width: float, height: float):
+    """``box`` (x, y, w, h) with the given size, about the same centre."""
+    x, y, w, h = box
+    return (x + 0.5 * (w - width), y + 0.5 * (h - height), width, height)
 
 
 def _checked_prediction(prediction):
