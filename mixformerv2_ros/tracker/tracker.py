@@ -7,8 +7,9 @@ official ``MixFormerOnline`` tracker does. The online template follows the offic
 ``online_score_threshold`` since the last replacement, or the first template if none did. On top
 of that a lost-target state machine (``lost_target``) freezes the templates and widens the search
 while the target is gone, a whole-frame re-acquisition (``reacquire``) looks for it outside
-the local search region, and the reported box's size is corrected by the network's bias on the
-first frame (``TrackerSettings.size_calibration``).
+the local search region, the box's size changes only part of the way to the network's each
+frame (``TrackerSettings.size_smoothing``), and the reported box's size is corrected by the
+network's bias on the first frame (``TrackerSettings.size_calibration``).
 """
 
 from __future__ import annotations
@@ -36,8 +37,9 @@ class TrackResult:
     ("tracking" or "lost"), ``frame_index`` (frames since ``initialize``, which is 0) and
     ``crops``, the search crops the network ran on (1, plus the re-acquisition windows while lost:
     the frame's cost in network steps). ``weak``: tracking, but scoring below ``lost_threshold``;
-    the box is the network's guess, which the tracker does not follow (``lost_target``). The box's
-    size is corrected by ``size_calibration``; the search follows ``Tracker.box``, uncorrected."""
+    the box is the network's guess, which the tracker does not follow (``lost_target``). While
+    tracking, the box's size is smoothed (``size_smoothing``); the reported size is also corrected
+    by ``size_calibration``, and the search follows ``Tracker.box``, smoothed but uncorrected."""
 
     box: tuple[float, float, float, float]
     score: float
@@ -175,10 +177,8 @@ class Tracker:
         prediction = _checked_prediction(self._backend.predict(search))
         score = float(prediction.score)
         box = map_box_back(prediction.box_cxcywh, window)
-        if settings.size_smoothing > 0.0 and not lost:
-            rate = (1.0 - settings.size_smoothing) * score
-            box = _resized(box, self._prior[2] + rate * (box[2] - self._prior[2]),
-                           self._prior[3] + rate * (box[3] - self._prior[3]))
+        if not lost:  # while lost, boxes are re-acquisition candidates, taken as they are
+            box = self._size_smoothed(box, score, settings.size_smoothing)
         box = clip_box(box, height, width)
         crops = 1
         if lost and settings.reacquire_windows:
@@ -207,6 +207,18 @@ class Tracker:
         _, _, width, height = map_box_back(prediction.box_cxcywh, window)
         return tuple(float(np.clip(predicted / true, 1.0 / MAX_SIZE_RATIO, MAX_SIZE_RATIO))
                      for predicted, true in ((width, box[2]), (height, box[3])))
+
+    def _size_smoothed(self, box, score: float, share: float):
+        """``box`` with its width and height moved only ``(1 - share) * score`` of the way from the
+        prior's (the box this frame's search crop was scaled from), about ``box``'s centre.
+
+        Why: the next crop is scaled from this box, so an unsmoothed size error of one frame
+        rescales the next search (``TrackerSettings.size_smoothing``)."""
+        if share == 0.0:
+            return box
+        rate = (1.0 - share) * score
+        _, _, prior_w, prior_h = self._prior
+        return _resized(box, prior_w + rate * (box[2] - prior_w), prior_h + rate * (box[3] - prior_h))
 
     def _size_calibrated(self, box, share: float, height: int, width: int):
         """``box`` with its size divided by the first frame's ratio ** ``share``, about its centre."""
