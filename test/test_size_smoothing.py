@@ -7,6 +7,7 @@ import pytest
 from test_lost_target import ScriptedBackend, noise_frame  # noqa: F401 (a fixture)
 
 from mixformerv2_ros.model.config import demo_model_path
+from mixformerv2_ros.tools.metrics import iou as box_iou
 from mixformerv2_ros.tracker import Tracker, TrackerSettings
 from mixformerv2_ros.tracker.crop import crop_window
 from node_test_utils import clip_frames
@@ -74,15 +75,8 @@ def test_the_demo_model_box_jitters_less_on_a_real_clip(uav_dev_dir):
         tracked = np.array([tracker.track(frame).box for frame in frames[1:]])
         areas = tracked[:, 2] * tracked[:, 3]
         jitter[share] = float(np.mean(np.abs(np.diff(np.log(areas)))))
-        iou[share] = float(np.mean([_iou(a, b) for a, b in zip(tracked, boxes[1:])]))
+        iou[share] = float(np.mean(box_iou(tracked, np.array(boxes[1:]))))
     print(f"mean |log area change| per frame: {jitter}; mean IoU: {iou}")
     assert jitter[default] < 0.7 * jitter[0.0]
     assert iou[default] > 0.5, "the smoothed box still follows the car"
 
-
-def _iou(a, b):
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    w = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
-    h = max(0.0, min(ay + ah, by + bh) - max(ay, by))
-    return w * h / (aw * ah + bw * bh - w * h)

@@ -86,7 +86,7 @@ class NodeParams:
                                      "of every reported box; 0: off (with lost_threshold and size_smoothing 0: "
                                      "the official tracker)", changeable=True, float_range=(0.0, 1.0))
     size_smoothing: float = _param(_TRACKER_DEFAULTS.size_smoothing,
-                                   "Share (0..1) of its size the tracked box keeps from frame to frame; each "
+                                   "Share (0 to 0.99) of its size the tracked box keeps from frame to frame; each "
                                    "frame moves it (1 - share) * score of the way to the network's; 0: off",
                                    changeable=True, float_range=(0.0, 0.99))
     class_id: str = _param("target", "class_id written into results[0].hypothesis", changeable=True)

@@ -85,18 +85,14 @@ class TrackerSettings:
         for name in ("search_factor", "template_factor", "lost_search_factor"):
             if getattr(self, name) is not None:
                 self._coerce_float(name, low=0.0, low_inclusive=False)
-        for name in ("online_score_threshold", "lost_threshold", "recover_threshold", "size_calibration",
-                     "size_smoothing"):
+        for name in ("online_score_threshold", "lost_threshold", "recover_threshold", "size_calibration"):
             self._coerce_float(name, low=0.0, high=1.0)
+        self._coerce_float("size_smoothing", low=0.0, high=1.0, high_inclusive=False)  # 1 would freeze the size
         for name in ("update_interval", "lost_frames", "recover_frames"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
             object.__setattr__(self, name, int(value))
-        if not self.size_smoothing < 1.0:
-            raise ValueError(
-                f"size_smoothing must be below 1 (1 would freeze the box's size), got {self.size_smoothing!r}"
-            )
         windows = self.reacquire_windows
         if isinstance(windows, bool) or not isinstance(windows, numbers.Integral) or not 0 <= windows <= 64:
             raise ValueError(f"reacquire_windows must be an integer in [0, 64] (0: off), got {windows!r}")
@@ -115,14 +111,15 @@ class TrackerSettings:
                 f"({self.search_factor}): the search region widens while the target is lost"
             )
 
-    def _coerce_float(self, name, low, high=math.inf, low_inclusive=True):
+    def _coerce_float(self, name, low, high=math.inf, low_inclusive=True, high_inclusive=True):
         value = getattr(self, name)
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise ValueError(f"{name} must be a number, got {value!r}")
         value = float(value)
         above_low = value >= low if low_inclusive else value > low
-        if not (math.isfinite(value) and above_low and value <= high):
-            bounds = f"{'[' if low_inclusive else '('}{low}, {high}]"
+        below_high = value <= high if high_inclusive else value < high
+        if not (math.isfinite(value) and above_low and below_high):
+            bounds = f"{'[' if low_inclusive else '('}{low}, {high}{']' if high_inclusive else ')'}"
             raise ValueError(f"{name} must be a finite number in {bounds}, got {value!r}")
         object.__setattr__(self, name, value)
 
