@@ -2,8 +2,9 @@
 
 Frames are read with cv2.imread (BGR, the default colour order); the official tracker was fed the
 same frames in RGB. The lost-target machine, the size calibration and the size smoothing are
-switched off (lost_threshold=0, size_calibration=0, size_smoothing=0): the golden runs are the
-official tracker, which has none of them.
+switched off and the box keeps the official 10 px floor (lost_threshold=0, size_calibration=0,
+size_smoothing=0, min_box_side=10): the golden runs are the official tracker, which has none of
+them.
 """
 
 import cv2
@@ -29,7 +30,7 @@ def golden_run(request, golden_dir, uav_dev_dir):
     frames = [cv2.imread(str(uav_dev_dir / clip / "img" / name)) for name in data["frames"]]
     tracker = Tracker.from_checkpoint(
         golden_dir / checkpoint, backend=backend, device="cpu", lost_threshold=0.0, size_calibration=0.0,
-        size_smoothing=0.0,
+        size_smoothing=0.0, min_box_side=10.0,
     )
     yield tracker, data, frames
     tracker.close()
@@ -91,7 +92,7 @@ def test_crops_sampled_from_the_frame_keep_the_base_run_official(golden_dir, uav
     used = []
     monkeypatch.setattr(crop.FrameSampler, "__call__", _recording(crop.FrameSampler.__call__, used))
     tracker = Tracker.from_checkpoint(golden_dir / checkpoint, lost_threshold=0.0, size_calibration=0.0,
-                                      size_smoothing=0.0)
+                                      size_smoothing=0.0, min_box_side=10.0)
     box_error, score_error = run_sequence(tracker, data, frames)
     tracker.close()
     print(

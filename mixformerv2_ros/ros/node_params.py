@@ -83,12 +83,16 @@ class NodeParams:
                                     "0: off", changeable=True, int_range=(0, 64))
     size_calibration: float = _param(_TRACKER_DEFAULTS.size_calibration,
                                      "Share (0..1) of the network's box-size error on the init frame taken out "
-                                     "of every reported box; 0: off (with lost_threshold and size_smoothing 0: "
-                                     "the official tracker)", changeable=True, float_range=(0.0, 1.0))
+                                     "of every reported box; 0: off (with lost_threshold and size_smoothing 0 and "
+                                     "min_box_side 10: the official tracker)", changeable=True, float_range=(0.0, 1.0))
     size_smoothing: float = _param(_TRACKER_DEFAULTS.size_smoothing,
                                    "Share (0 to 0.99) of its size the tracked box keeps from frame to frame; each "
                                    "frame moves it (1 - share) * score of the way to the network's; 0: off",
                                    changeable=True, float_range=(0.0, 0.99))
+    min_box_side: float = _param(_TRACKER_DEFAULTS.min_box_side,
+                                 "Smallest width and height (px) of the tracked and reported box; the search "
+                                 "crop is still cut around a box of at least 10 px; 10: the official clip",
+                                 changeable=True, float_range=(0.1, 100.0))
     class_id: str = _param("target", "class_id written into results[0].hypothesis", changeable=True)
     max_rate: float = _param(0.0, "Most frames processed per second; 0: as fast as possible", changeable=True,
                              float_range=(0.0, 1000.0))
@@ -191,7 +195,7 @@ class NodeParams:
 #: Parameters that are TrackerSettings fields (passed on to the tracker, changeable at run time).
 TRACKER_SETTINGS = ("search_factor", "update_interval", "online_score_threshold", "lost_threshold",
                     "lost_frames", "recover_threshold", "recover_frames", "lost_search_factor",
-                    "reacquire_windows", "size_calibration", "size_smoothing")
+                    "reacquire_windows", "size_calibration", "size_smoothing", "min_box_side")
 #: Parameters of the motion filter (changeable at run time).
 MOTION_SETTINGS = {"motion_measurement_noise": "measurement_noise",
                    "motion_acceleration_noise": "acceleration_noise"}

@@ -62,7 +62,7 @@ def calibration_inputs(step_path, frames, box) -> list[dict]:
     and the template cache of the first frame's box.
     """
     from mixformerv2_ros.tracker.backends import OnnxRuntimeBackend
-    from mixformerv2_ros.tracker.crop import CropExtractor, Normalizer, crop_window
+    from mixformerv2_ros.tracker.crop import CropExtractor, Normalizer
     from mixformerv2_ros.tracker.settings import TrackerSettings
     from mixformerv2_ros.tracker.tracker import Tracker
 
@@ -74,8 +74,7 @@ def calibration_inputs(step_path, frames, box) -> list[dict]:
     normalize, extract = Normalizer(config.mean, config.std), CropExtractor()
     inputs = []
     for frame in frames[1:]:
-        window = crop_window(tracker.box, tracker.settings.search_factor)
-        search = normalize(extract(frame, window, config.search_size), True)
+        search = normalize(extract(frame, tracker.search_window(), config.search_size), True)
         inputs.append({"search": search, "template_cache": cache})
         tracker.track(frame)
     backend.close()

@@ -1,8 +1,9 @@
 """The MixFormerV2 tracker: one object, initialised on a box, followed frame by frame.
 
 Per frame it cuts the search crop around the previous box (the *prior*), runs the network through
-an inference backend, maps the predicted box back to the frame and clips it (10 px margin), as the
-official ``MixFormerOnline`` tracker does. The online template follows the official rule: every
+an inference backend, maps the predicted box back to the frame and clips it to the frame, as the
+official ``MixFormerOnline`` tracker does (which also keeps every side at least 10 px; here that
+floor applies to the search crop, and the box may be as small as ``min_box_side``). The online template follows the official rule: every
 ``update_interval`` frames it becomes the best template crop whose score exceeded
 ``online_score_threshold`` since the last replacement, or the first template if none did. On top
 of that a lost-target state machine (``lost_target``) freezes the templates and widens the search
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mixformerv2_ros.tracker.crop import CropExtractor, Normalizer, clip_box, crop_window, map_box_back
+from mixformerv2_ros.tracker.crop import CLIP_MARGIN, CropExtractor, Normalizer, clip_box, crop_window, map_box_back
 from mixformerv2_ros.tracker.errors import InvalidInputError
 from mixformerv2_ros.tracker.lost_target import LOST, TRACKING, LostTargetMonitor
 from mixformerv2_ros.tracker.reacquire import WindowCycle
@@ -128,6 +129,16 @@ class Tracker:
         effect from the next ``initialize``."""
         return self._init_size_ratio
 
+    def search_window(self):
+        """The ``CropWindow`` the next frame's search crop is cut from: around ``box`` (grown to
+        10 px sides if smaller), ``search_factor`` times its size, or ``lost_search_factor`` while
+        lost."""
+        if self._monitor is None:
+            raise RuntimeError("the tracker is idle: call initialize() first")
+        settings = self._settings
+        factor = settings.lost_search_factor if self._monitor.state == LOST else settings.search_factor
+        return crop_window(_search_box(self._prior), factor)
+
     @property
     def backend(self):
         return self._backend
@@ -171,15 +182,14 @@ class Tracker:
         height, width = image.shape[:2]
         settings = self._settings
         lost = self._monitor.state == LOST
-        factor = settings.lost_search_factor if lost else settings.search_factor
-        window = crop_window(self._prior, factor)
+        window = self.search_window()
         search = self._normalize(self._extract_crop(image, window, self._search_size), self._bgr)
         prediction = _checked_prediction(self._backend.predict(search))
         score = float(prediction.score)
         box = map_box_back(prediction.box_cxcywh, window)
         if not lost:  # while lost, boxes are re-acquisition candidates, taken as they are
             box = self._size_smoothed(box, score, settings.size_smoothing)
-        box = clip_box(box, height, width)
+        box = clip_box(box, height, width, settings.min_box_side)
         crops = 1
         if lost and settings.reacquire_windows:
             found_box, found_score, windows = self._search_whole_frame(image, settings)
@@ -201,7 +211,7 @@ class Tracker:
     def _measure_size_ratio(self, image, box) -> tuple[float, float]:
         """Run the network on the first frame's search crop, centred on the true box: its box's
         width and height over the true ones (unclipped, each clamped to 1/2..2)."""
-        window = crop_window(box, self._settings.search_factor)
+        window = crop_window(_search_box(box), self._settings.search_factor)
         search = self._normalize(self._extract_crop(image, window, self._search_size), self._bgr)
         prediction = _checked_prediction(self._backend.predict(search))
         _, _, width, height = map_box_back(prediction.box_cxcywh, window)
@@ -226,18 +236,18 @@ class Tracker:
             return box
         _, _, w, h = box
         return clip_box(_resized(box, w / self._init_size_ratio[0] ** share, h / self._init_size_ratio[1] ** share),
-                        height, width)
+                        height, width, self._settings.min_box_side)
 
     def _search_whole_frame(self, image, settings):
         """(best box, its score, windows run) over the next re-acquisition windows of the frame."""
         height, width = image.shape[:2]
-        windows = self._windows.next((height, width), self._prior, settings.lost_search_factor,
+        windows = self._windows.next((height, width), _search_box(self._prior), settings.lost_search_factor,
                                      settings.reacquire_windows)
         crops = np.concatenate([self._normalize(self._extract_crop(image, w, self._search_size), self._bgr)
                                 for w in windows])
         predictions = self._backend.predict_batch(crops)
         best = max(range(len(windows)), key=lambda i: predictions[i].score)
-        box, score = _frame_box(predictions[best], windows[best], height, width)
+        box, score = _frame_box(predictions[best], windows[best], height, width, settings.min_box_side)
         return box, score, len(windows)
 
     @property
@@ -264,6 +274,18 @@ class Tracker:
         self._candidate_score = -1.0
 
 
+def _search_box(box):
+    """``box`` grown about its centre to sides of at least ``CLIP_MARGIN`` (10 px): the box the
+    search crop (and a re-acquisition window) is cut around. The official tracker's boxes never get
+    smaller than that, so its search region never does; the box itself may now be smaller
+    (``TrackerSettings.min_box_side``), its search region may not: a crop cut around a 3 px box
+    would show the network too little around the target to find it again."""
+    _, _, w, h = box
+    if w >= CLIP_MARGIN and h >= CLIP_MARGIN:
+        return box
+    return _resized(box, max(w, CLIP_MARGIN), max(h, CLIP_MARGIN))
+
+
 def _resized(box, width: float, height: float):
     """``box`` (x, y, w, h) with the given size, about the same centre."""
     x, y, w, h = box
@@ -277,10 +299,11 @@ def _checked_prediction(prediction):
     return prediction
 
 
-def _frame_box(prediction, window, height: int, width: int):
-    """(box in frame pixels, clipped as the official tracker does; score) of one prediction."""
+def _frame_box(prediction, window, height: int, width: int, min_side: float):
+    """(box in frame pixels, clipped to the frame with sides of at least ``min_side``; score) of one
+    prediction."""
     _checked_prediction(prediction)
-    return clip_box(map_box_back(prediction.box_cxcywh, window), height, width), float(prediction.score)
+    return clip_box(map_box_back(prediction.box_cxcywh, window), height, width, min_side), float(prediction.score)
 
 
 def _checked_image(image) -> np.ndarray:
