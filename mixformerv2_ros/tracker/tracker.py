@@ -3,14 +3,14 @@
 Per frame it cuts the search crop around the previous box (the *prior*), runs the network through
 an inference backend, maps the predicted box back to the frame and clips it to the frame, as the
 official ``MixFormerOnline`` tracker does (which also keeps every side at least 10 px; here that
-floor applies to the search crop, and the box may be as small as ``min_box_side``). The online template follows the official rule: every
-``update_interval`` frames it becomes the best template crop whose score exceeded
-``online_score_threshold`` since the last replacement, or the first template if none did. On top
-of that a lost-target state machine (``lost_target``) freezes the templates and widens the search
-while the target is gone, a whole-frame re-acquisition (``reacquire``) looks for it outside
-the local search region, the box's size changes only part of the way to the network's each
-frame (``TrackerSettings.size_smoothing``), and the reported box's size is corrected by the
-network's bias on the first frame (``TrackerSettings.size_calibration``).
+floor holds for the search crop, while the box may be as small as ``min_box_side``). The online
+template follows the official rule: every ``update_interval`` frames it becomes the best template
+crop whose score exceeded ``online_score_threshold`` since the last replacement, or the first
+template if none did. On top of that a lost-target state machine (``lost_target``) freezes the
+templates and widens the search while the target is gone, a whole-frame re-acquisition
+(``reacquire``) looks for it outside the local search region, the box's size changes only part of
+the way to the network's each frame (``TrackerSettings.size_smoothing``), and the reported box's
+size is corrected by the network's bias on the first frame (``TrackerSettings.size_calibration``).
 """
 
 from __future__ import annotations
@@ -20,7 +20,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mixformerv2_ros.tracker.crop import CLIP_MARGIN, CropExtractor, Normalizer, clip_box, crop_window, map_box_back
+from mixformerv2_ros.tracker.crop import (
+    CLIP_MARGIN,
+    CropExtractor,
+    CropWindow,
+    Normalizer,
+    clip_box,
+    crop_window,
+    map_box_back,
+)
 from mixformerv2_ros.tracker.errors import InvalidInputError
 from mixformerv2_ros.tracker.lost_target import LOST, TRACKING, LostTargetMonitor
 from mixformerv2_ros.tracker.reacquire import WindowCycle
@@ -40,7 +48,8 @@ class TrackResult:
     the frame's cost in network steps). ``weak``: tracking, but scoring below ``lost_threshold``;
     the box is the network's guess, which the tracker does not follow (``lost_target``). While
     tracking, the box's size is smoothed (``size_smoothing``); the reported size is also corrected
-    by ``size_calibration``, and the search follows ``Tracker.box``, smoothed but uncorrected."""
+    by ``size_calibration``, and the search follows ``Tracker.box``, smoothed but uncorrected
+    (``Tracker.search_window``). Box sides are at least ``min_box_side``."""
 
     box: tuple[float, float, float, float]
     score: float
@@ -129,7 +138,7 @@ class Tracker:
         effect from the next ``initialize``."""
         return self._init_size_ratio
 
-    def search_window(self):
+    def search_window(self) -> CropWindow:
         """The ``CropWindow`` the next frame's search crop is cut from: around ``box`` (grown to
         10 px sides if smaller), ``search_factor`` times its size, or ``lost_search_factor`` while
         lost."""
@@ -211,7 +220,7 @@ class Tracker:
     def _measure_size_ratio(self, image, box) -> tuple[float, float]:
         """Run the network on the first frame's search crop, centred on the true box: its box's
         width and height over the true ones (unclipped, each clamped to 1/2..2)."""
-        window = crop_window(_search_box(box), self._settings.search_factor)
+        window = self.search_window()  # around ``box``: it is the prior of the first frame
         search = self._normalize(self._extract_crop(image, window, self._search_size), self._bgr)
         prediction = _checked_prediction(self._backend.predict(search))
         _, _, width, height = map_box_back(prediction.box_cxcywh, window)
