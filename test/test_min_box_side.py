@@ -3,7 +3,7 @@ the official tracker's 10 px, while the search crop is still cut around a box of
 
 import numpy as np
 import pytest
-from test_lost_target import ScriptedBackend, noise_frame  # noqa: F401 (a fixture)
+from test_lost_target import ScriptedBackend, noise_frame, normalized_crop  # noqa: F401 (a fixture)
 
 from mixformerv2_ros.model.config import demo_model_path
 from mixformerv2_ros.tools.metrics import iou as box_iou
@@ -39,8 +39,11 @@ def test_the_box_shrinks_to_the_floor_and_the_search_stays_official(noise_frame,
     # official tracker's smallest, not around a 4 px one (18 px)
     window = tracker.search_window()
     assert window.side == crop_window((0, 0, CLIP_MARGIN, CLIP_MARGIN), 4.5).side == 45
+    x, y, w, h = result.box
+    search_box = (x + w / 2 - CLIP_MARGIN / 2, y + h / 2 - CLIP_MARGIN / 2, CLIP_MARGIN, CLIP_MARGIN)
     tracker.track(noise_frame)
-    assert tracker.backend.searches[-1].shape == tracker.backend.searches[0].shape
+    expected = normalized_crop(noise_frame, search_box, 4.5, tracker.backend.config.search_size)
+    assert np.array_equal(tracker.backend.searches[-1], expected), "the network saw that window"
 
 
 @pytest.mark.parametrize("side", [0.0, -1.0, float("nan"), float("inf"), "one"])
