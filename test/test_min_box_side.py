@@ -17,11 +17,11 @@ TARGET_SIDE = 4.0
 
 def shrinking_tracker(min_box_side):
     """A tracker whose network says: a TARGET_SIDE px square at the crop's centre, on the first
-    frame's crop (4.5 x 20 px, rounded up); smoothing and calibration off, so the box is the network's."""
+    frame's crop (4.5 x 20 px, rounded up); the official tracker but for the floor, so the box is
+    the network's."""
     side = crop_window(START, 4.5).side
     backend = ScriptedBackend([0.9] * 3, box_fraction=(0.5, 0.5, TARGET_SIDE / side, TARGET_SIDE / side))
-    settings = TrackerSettings(min_box_side=min_box_side, size_smoothing=0.0, size_calibration=0.0,
-                               lost_threshold=0.0)
+    settings = TrackerSettings.official(min_box_side=min_box_side)
     return Tracker(backend, settings)
 
 

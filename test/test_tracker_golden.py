@@ -2,9 +2,9 @@
 
 Frames are read with cv2.imread (BGR, the default colour order); the official tracker was fed the
 same frames in RGB. The lost-target machine, the size calibration and the size smoothing are
-switched off and the box keeps the official 10 px floor (lost_threshold=0, size_calibration=0,
-size_smoothing=0, min_box_side=10): the golden runs are the official tracker, which has none of
-them.
+switched off and the box keeps the official 10 px floor (OFFICIAL_RULES: lost_threshold=0,
+size_calibration=0, size_smoothing=0, min_box_side=10): the golden runs are the official tracker,
+which has none of them.
 """
 
 import cv2
@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from mixformerv2_ros.tracker import Tracker, crop
+from mixformerv2_ros.tracker.settings import OFFICIAL_RULES
 
 CASES = {
     "small": ("mixformerv2_small_d1.pth.tar", "tracker_small_d1_person12_1.npz", "person12_1"),
@@ -29,8 +30,7 @@ def golden_run(request, golden_dir, uav_dev_dir):
     data = np.load(golden_dir / trajectory)
     frames = [cv2.imread(str(uav_dev_dir / clip / "img" / name)) for name in data["frames"]]
     tracker = Tracker.from_checkpoint(
-        golden_dir / checkpoint, backend=backend, device="cpu", lost_threshold=0.0, size_calibration=0.0,
-        size_smoothing=0.0, min_box_side=10.0,
+        golden_dir / checkpoint, backend=backend, device="cpu", **OFFICIAL_RULES
     )
     yield tracker, data, frames
     tracker.close()
@@ -91,8 +91,7 @@ def test_crops_sampled_from_the_frame_keep_the_base_run_official(golden_dir, uav
     monkeypatch.setattr(crop, "PADDED_SQUARE_LIMIT", 1)
     used = []
     monkeypatch.setattr(crop.FrameSampler, "__call__", _recording(crop.FrameSampler.__call__, used))
-    tracker = Tracker.from_checkpoint(golden_dir / checkpoint, lost_threshold=0.0, size_calibration=0.0,
-                                      size_smoothing=0.0, min_box_side=10.0)
+    tracker = Tracker.from_checkpoint(golden_dir / checkpoint, **OFFICIAL_RULES)
     box_error, score_error = run_sequence(tracker, data, frames)
     tracker.close()
     print(

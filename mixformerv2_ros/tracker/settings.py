@@ -15,6 +15,11 @@ from dataclasses import dataclass
 COLOR_ORDERS = ("bgr", "rgb")
 #: Default widening of the search region while lost (4.5 -> 6 for the official models).
 LOST_SEARCH_SCALE = 4.0 / 3.0
+#: The settings that switch off every rule the official tracker does not have (the lost state,
+#: the size calibration, the size smoothing, the box smaller than its 10 px clip): with these the
+#: tracker is the official one (``TrackerSettings.official``). One place, so a new rule is added
+#: here and every caller that wants the official tracker gets it.
+OFFICIAL_RULES = {"lost_threshold": 0.0, "size_calibration": 0.0, "size_smoothing": 0.0, "min_box_side": 10.0}
 
 
 @dataclass(frozen=True)
@@ -74,9 +79,9 @@ class TrackerSettings:
     the end of ``S1606``), and it cannot change a box that never gets smaller than 10 px, as on the
     held-out clips (README, "Small targets"). 10 gives the official clip.
     With ``lost_threshold=0``, ``size_calibration=0``, ``size_smoothing=0`` and ``min_box_side=10``
-    the tracker is the official one exactly (for an initial box of at least 10 x 10 px; a smaller
-    one is searched as a 10 px box from the first frame on, where the official tracker searches a
-    smaller region on the first frame only).
+    (``OFFICIAL_RULES``, ``TrackerSettings.official()``) the tracker is the official one exactly
+    (for an initial box of at least 10 x 10 px; a smaller one is searched as a 10 px box from the
+    first frame on, where the official tracker searches a smaller region on the first frame only).
     """
 
     search_factor: float | None = None
@@ -136,6 +141,11 @@ class TrackerSettings:
             bounds = f"{'[' if low_inclusive else '('}{low}, {high}{']' if high_inclusive else ')'}"
             raise ValueError(f"{name} must be a finite number in {bounds}, got {value!r}")
         object.__setattr__(self, name, value)
+
+    @classmethod
+    def official(cls, **changes) -> TrackerSettings:
+        """The official tracker's settings (``OFFICIAL_RULES`` over the defaults), with ``changes``."""
+        return cls().replace(**{**OFFICIAL_RULES, **changes})
 
     def replace(self, **changes) -> TrackerSettings:
         """A copy with ``changes`` applied; unknown names and invalid values raise ValueError."""
