@@ -86,20 +86,26 @@ class Ros2:
     def until(self, args, accept, timeout: float = 60.0, attempt_timeout: float = 30.0) -> subprocess.CompletedProcess:
         """Run until ``accept(result)`` holds: for calls whose target discovery may not have found
         yet (the daemon's view of a just-started node, a service's first response)."""
-        deadline = time.monotonic() + timeout
+        start = time.monotonic()
+        deadline = start + timeout
         last = None
+        attempts = []  # one line per try, so a failure tells how each one ended, not just the last
         while True:
+            began = time.monotonic() - start
             try:
                 last = self.run(*args, timeout=min(attempt_timeout, max(1.0, deadline - time.monotonic())))
                 if accept(last):
                     return last
+                answer = " ".join(last.stdout.split())[-160:]
+                attempts.append(f"{began:.1f} s: exit {last.returncode}, not accepted: ...{answer}")
             except subprocess.TimeoutExpired as timed_out:
                 last = timed_out
+                attempts.append(f"{began:.1f} s: no answer within {timed_out.timeout:.0f} s")
             if time.monotonic() > deadline:
                 detail = (f"exit {last.returncode}\nstdout:\n{last.stdout}\nstderr:\n{last.stderr}"
                           if isinstance(last, subprocess.CompletedProcess) else f"timed out: {last}")
                 raise AssertionError(f"`ros2 {' '.join(map(str, args))}` not as expected within {timeout} s; "
-                                     f"last try: {detail}")
+                                     f"tries:\n" + "\n".join(attempts) + f"\nlast try: {detail}")
             time.sleep(0.5)
 
     def on_node(self, *args, timeout: float = 30.0) -> subprocess.CompletedProcess:
