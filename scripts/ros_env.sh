@@ -33,6 +33,23 @@ export ROS_DISTRO=$_distro   # as a ROS install's setup.bash does (the launch fi
 export RMW_IMPLEMENTATION=rmw_fastrtps_cpp
 export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST   # Kilted (and Jazzy)
 [ "$_distro" = jazzy ] && export ROS_LOCALHOST_ONLY=1   # Jazzy honours it; Kilted ignores it
-export ROS_DOMAIN_ID=${ROS_DOMAIN_ID:-$(( (RANDOM % 100) + 1 ))}
+# A domain of its own, unless one is set: the first free one from a random start, held while
+# this shell lives (flock on a file it keeps open), from the lock files the tests reserve theirs
+# in (test/ros_harness.py), so a demo or benchmark started while tests run never shares their
+# domain, where two nodes of the same name would both answer a service call.
+if [ -z "${ROS_DOMAIN_ID:-}" ]; then
+  _locks=${TMPDIR:-/tmp}/mixformerv2_ros_domains
+  _start=$RANDOM
+  if command -v flock >/dev/null && mkdir -p "$_locks"; then
+    for _i in $(seq 0 99); do
+      _d=$(( (_start + _i) % 100 + 1 ))
+      exec {_fd}>>"$_locks/$_d.lock"
+      if flock -n "$_fd"; then export ROS_DOMAIN_ID=$_d; break; fi
+      exec {_fd}>&-
+    done
+  fi
+  export ROS_DOMAIN_ID=${ROS_DOMAIN_ID:-$(( _start % 100 + 1 ))}   # no flock, or all 100 held
+  unset _locks _start _i _d _fd
+fi
 [ "$_restore_u" = 1 ] && set -u
 unset _distro _venv _extras _restore_u

@@ -79,7 +79,8 @@ class Ros2:
             raise FileNotFoundError("no ros2 command on PATH")
 
     def run(self, *args, timeout: float = 60.0) -> subprocess.CompletedProcess:
-        """Run once; the result's stdout/stderr are text. A command that hangs is killed."""
+        """Run once; the result's stdout/stderr are text. A command that hangs is killed (what it
+        printed until then is in the exception: the harness's environment runs Python unbuffered)."""
         return subprocess.run([self.executable, *map(str, args)], env=self.env, capture_output=True,
                               text=True, timeout=timeout, stdin=subprocess.DEVNULL, start_new_session=True)
 
@@ -100,7 +101,8 @@ class Ros2:
                 attempts.append(f"{began:.1f} s: exit {last.returncode}, not accepted: ...{answer}")
             except subprocess.TimeoutExpired as timed_out:
                 last = timed_out
-                attempts.append(f"{began:.1f} s: no answer within {timed_out.timeout:.0f} s")
+                attempts.append(f"{began:.1f} s: killed after {timed_out.timeout:.0f} s, having printed: "
+                                f"...{_printed(timed_out)[-160:]}")
             if time.monotonic() > deadline:
                 detail = (f"exit {last.returncode}\nstdout:\n{last.stdout}\nstderr:\n{last.stderr}"
                           if isinstance(last, subprocess.CompletedProcess) else f"timed out: {last}")
@@ -124,6 +126,14 @@ class Ros2:
             self.run("daemon", "stop", timeout=30.0)
         except subprocess.TimeoutExpired:
             pass
+
+
+def _printed(timed_out: subprocess.TimeoutExpired) -> str:
+    """What a killed command had printed, on one line (TimeoutExpired keeps it as bytes)."""
+    text = timed_out.stdout or b""
+    if isinstance(text, bytes):
+        text = text.decode(errors="replace")
+    return " ".join(text.split())
 
 
 def shm_profile_env() -> dict[str, str]:

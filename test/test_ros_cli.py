@@ -53,27 +53,34 @@ def _lifecycle_state(ros2) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def tracker_launch(ros2, ros_env, uav_dev_dir, tmp_path_factory):
-    """``ros2 launch mixformerv2_ros tracker.launch.py`` (shared-memory transport on, as by
-    default) and a video_publisher looping a real clip with the same profile, as a camera
-    driver on the same computer would be started (see the README)."""
-    workdir = tmp_path_factory.mktemp("tracker_launch")
-    camera = RosProcess("video_publisher", [], {"source": str(uav_dev_dir / CLIP / "img"), "rate": 10.0,
-                                                "loop": True, "frame_id": "camera"},
-                        ["-r", f"image:={IMAGE_TOPIC}"], {**ros_env, **shm_profile_env()}, workdir)
+def camera(ros_env, uav_dev_dir, tmp_path_factory):
+    """A video_publisher looping a real clip with the package's shared-memory profile, as a camera
+    driver on the same computer would be started (see the README). Like a camera it streams from
+    the start, whoever listens (``wait_for_subscribers: 0``): waiting for a subscriber, it would
+    give up, and stop, after 60 s without one, and every init after that would be refused."""
+    process = RosProcess("video_publisher", [], {"source": str(uav_dev_dir / CLIP / "img"), "rate": 10.0,
+                                                 "loop": True, "frame_id": "camera", "wait_for_subscribers": 0},
+                         ["-r", f"image:={IMAGE_TOPIC}"], {**ros_env, **shm_profile_env()},
+                         tmp_path_factory.mktemp("camera"))
+    yield process
+    process.stop()
+    assert "terminate called" not in process.log(), process.log()
+
+
+@pytest.fixture(scope="module")
+def tracker_launch(ros2, camera):
+    """``ros2 launch mixformerv2_ros tracker.launch.py`` on the camera's topic (shared-memory
+    transport on, as by default), once the node is active."""
     launch = ros2.start("ros2_launch_tracker", "launch", "mixformerv2_ros", "tracker.launch.py",
                         f"image:={IMAGE_TOPIC}")
     try:
         ros2.until(("lifecycle", "get", NODE), lambda r: r.stdout.startswith("active"), timeout=120.0)
     except AssertionError as error:
         launch.stop()
-        camera.stop()
         raise AssertionError(f"{error}\nlaunch output:\n{launch.log()}\ncamera:\n{camera.log()}") from None
     yield launch
     launch.stop()
-    camera.stop()
-    for process in (launch, camera):
-        assert "terminate called" not in process.log(), process.log()
+    assert "terminate called" not in launch.log(), launch.log()
 
 
 def _tracker_process(launch) -> psutil.Process:
@@ -91,7 +98,7 @@ def test_launched_node_gets_the_transport_profile_and_stays_on_localhost(tracker
         assert environ.get(name) == ros_env.get(name), name
 
 
-def test_service_call_init_then_detection_and_status_echo(ros2, tracker_launch, uav_dev_dir):
+def test_service_call_init_then_detection_and_status_echo(ros2, tracker_launch, camera, uav_dev_dir):
     x, y, w, h = _box(uav_dev_dir)
     request = (f"{{box: {{center: {{position: {{x: {x + w / 2}, y: {y + h / 2}}}}}, "
                f"size_x: {w}, size_y: {h}}}}}")
@@ -106,7 +113,7 @@ def test_service_call_init_then_detection_and_status_echo(ros2, tracker_launch, 
                             timeout=90.0, attempt_timeout=20.0)
     except AssertionError as error:  # failed once in a fresh-clone run: keep what the node said
         raise AssertionError(f"{error}\nlaunch output (last 4000 characters):\n"
-                             f"{tracker_launch.log()[-4000:]}") from None
+                             f"{tracker_launch.log()[-4000:]}\ncamera:\n{camera.log()[-2000:]}") from None
     assert called.returncode == 0, called.stderr
     assert "success=True" in called.stdout, called.stdout
     assert "newest frame" in called.stdout, called.stdout  # no image, zero stamp: the newest frame

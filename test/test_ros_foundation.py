@@ -48,3 +48,36 @@ def test_node_process_is_confined_and_answers(start_ros_executable, ros_node, ro
     wait_until(publish_and_check, 20.0, interval=0.2, message=f"no TrackerStatus received\n{node.log()}")
     assert statuses[-1].state == TrackerStatus.STATE_IDLE
     assert statuses[-1].header.frame_id == "cam"
+
+
+def test_ros_env_script_gives_a_shell_a_domain_of_its_own(ros_env):
+    """``source scripts/ros_env.sh`` (the demo's, the benchmarks' and the test runner's set-up)
+    takes a domain that no test run holds, and holds it while the shell lives; a domain the user
+    set is kept."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from ros_harness import ros_distro
+
+    repo = Path(__file__).resolve().parents[1]
+    check = ("import fcntl, os, tempfile\n"
+             "path = os.path.join(tempfile.gettempdir(), 'mixformerv2_ros_domains', os.environ['ROS_DOMAIN_ID'] + '.lock')\n"
+             "handle = open(path, 'a')\n"
+             "try:\n    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)\n    print('free')\n"
+             "except OSError:\n    print('held')\n")
+    script = (f"source scripts/ros_env.sh {ros_distro()} >/dev/null || exit 9\n"
+              f"echo \"$ROS_DOMAIN_ID\"\n{sys.executable} -c \"$CHECK\"\n")
+
+    def shell(**env):
+        base = {k: v for k, v in ros_env.items() if k != "ROS_DOMAIN_ID"}
+        done = subprocess.run(["bash", "-c", script], cwd=repo, env={**base, "CHECK": check, **env},
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        domain, lock = done.stdout.split()
+        return int(domain), lock
+
+    domain, lock = shell()
+    assert domain != int(ros_env["ROS_DOMAIN_ID"]), "the shell took this test run's domain"
+    assert 1 <= domain <= 100 and lock == "held", (domain, lock)
+    assert shell(ROS_DOMAIN_ID="42")[0] == 42
