@@ -112,8 +112,10 @@ def test_service_call_init_then_detection_and_status_echo(ros2, tracker_launch, 
                             lambda r: "response:" in r.stdout and "no image received yet" not in r.stdout,
                             timeout=90.0, attempt_timeout=20.0)
     except AssertionError as error:  # failed once in a fresh-clone run: keep what the node said
+        nodes = ros2.run("node", "list", timeout=30.0).stdout  # a second tracker of that name would answer too
         raise AssertionError(f"{error}\nlaunch output (last 4000 characters):\n"
-                             f"{tracker_launch.log()[-4000:]}\ncamera:\n{camera.log()[-2000:]}") from None
+                             f"{tracker_launch.log()[-4000:]}\ncamera ({'running' if camera.alive() else 'exited'}):\n"
+                             f"{camera.log()[-2000:]}\nros2 node list:\n{nodes}") from None
     assert called.returncode == 0, called.stderr
     assert "success=True" in called.stdout, called.stdout
     assert "newest frame" in called.stdout, called.stdout  # no image, zero stamp: the newest frame
