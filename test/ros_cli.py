@@ -97,12 +97,12 @@ class Ros2:
                 last = self.run(*args, timeout=min(attempt_timeout, max(1.0, deadline - time.monotonic())))
                 if accept(last):
                     return last
-                answer = " ".join(last.stdout.split())[-160:]
-                attempts.append(f"{began:.1f} s: exit {last.returncode}, not accepted: ...{answer}")
+                attempts.append(f"{began:.1f} s: exit {last.returncode}, not accepted: "
+                                f"...{_one_line(last.stdout)[-160:]}")
             except subprocess.TimeoutExpired as timed_out:
                 last = timed_out
                 attempts.append(f"{began:.1f} s: killed after {timed_out.timeout:.0f} s, having printed: "
-                                f"...{_printed(timed_out)[-160:]}")
+                                f"...{_one_line(timed_out.stdout)[-160:]}")
             if time.monotonic() > deadline:
                 detail = (f"exit {last.returncode}\nstdout:\n{last.stdout}\nstderr:\n{last.stderr}"
                           if isinstance(last, subprocess.CompletedProcess) else f"timed out: {last}")
@@ -128,12 +128,11 @@ class Ros2:
             pass
 
 
-def _printed(timed_out: subprocess.TimeoutExpired) -> str:
-    """What a killed command had printed, on one line (TimeoutExpired keeps it as bytes)."""
-    text = timed_out.stdout or b""
-    if isinstance(text, bytes):
-        text = text.decode(errors="replace")
-    return " ".join(text.split())
+def _one_line(output: str | bytes | None) -> str:
+    """A command's output on one line (a TimeoutExpired keeps what was printed as bytes, or None)."""
+    if isinstance(output, bytes):
+        output = output.decode(errors="replace")
+    return " ".join((output or "").split())
 
 
 def shm_profile_env() -> dict[str, str]:
