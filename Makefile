@@ -5,7 +5,7 @@
 DISTROS ?= kilted jazzy
 DEMO_DISTRO ?= $(firstword $(DISTROS))
 
-.PHONY: setup build test demo clean
+.PHONY: setup build test demo clean prune-venvs
 
 setup:
 	@for d in $(DISTROS); do scripts/setup.sh $$d || exit 1; done
@@ -22,3 +22,7 @@ demo:
 
 clean:
 	rm -rf build install log
+
+# the environments of deleted checkouts (each clone has its own, about 4 GB for both distros)
+prune-venvs:
+	scripts/prune_venvs.sh

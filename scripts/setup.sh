@@ -16,6 +16,7 @@ if [ ! -x "$venv/bin/python" ]; then
   mkdir -p "$(dirname "$venv")"
   python3 -m venv "$venv"
 fi
+printf '%s\n' "$root" >"$venv/checkout.txt"  # whose venv it is (scripts/prune_venvs.sh)
 # The ROS 2 pieces PyPI lacks (launch, the ros2 CLI, vision_msgs, cv_bridge) are built from
 # pinned sources where ../shared has them (here and in CI); elsewhere the package builds against
 # its vision_msgs stand-in and the tests that need them skip, saying why.
