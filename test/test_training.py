@@ -190,16 +190,23 @@ def test_shrunk_views_show_a_small_target_whose_crop_is_blurred_and_labelled_ali
         PairSynthesizer(TINY_CONFIG, [clip], None, small_target_share=-0.1)
 
 
-def test_the_feature_cache_name_changes_with_every_synthesis_option():
+def test_the_feature_cache_name_changes_with_every_synthesis_option(tmp_path):
     from mixformerv2_ros.training.train import _synthesis_key, parse_args
 
     base = ["--data", "d", "--pairs", "32"]
+    records = tmp_path / "rollouts.json"
+    records.write_text("[]")
     keys = {_synthesis_key(parse_args(base + extra)) for extra in
             ([], ["--negative-share", "0.5"], ["--erased-share", "0.1"], ["--other-target-share", "0.1"],
              ["--image-share", "0.2"], ["--train-clips", "boat1"], ["--extra-dir", "clips"],
              ["--distractor-share", "0.3"], ["--small-target-share", "0.3"], ["--workers", "2"],
-             ["--max-gap", "200"], ["--online-gap", "25"])}
-    assert len(keys) == 12
+             ["--max-gap", "200"], ["--online-gap", "25"],
+             ["--rollouts", str(records), "--rollout-share", "0.3"])}
+    assert len(keys) == 13
+    # other records under the same file name are other pairs
+    before = _synthesis_key(parse_args(base + ["--rollouts", str(records), "--rollout-share", "0.3"]))
+    records.write_text("[{}]")
+    assert _synthesis_key(parse_args(base + ["--rollouts", str(records), "--rollout-share", "0.3"])) != before
     assert _synthesis_key(parse_args(base)) == _synthesis_key(parse_args(base + ["--minutes", "3"]))
     # seeded batches give the same pairs for any number of workers
     assert _synthesis_key(parse_args(base + ["--workers", "2"])) == _synthesis_key(parse_args(base + ["--workers", "5"]))

@@ -130,6 +130,13 @@ class Tracker:
         self._monitor.move_prior(self._prior)
 
     @property
+    def online_template_source(self) -> tuple[int, tuple[float, float, float, float]] | None:
+        """(frame index since ``initialize``, box) the online template was cut from: (0, the
+        initial box) until the first replacement; None while idle. What a training rollout records
+        to cut the same template again (``training.rollouts``)."""
+        return self._online_source
+
+    @property
     def init_size_ratio(self) -> tuple[float, float]:
         """Predicted over true width and height on the initialisation frame, each within 1/2..2:
         the network's size bias for this target, which ``size_calibration`` takes out of the
@@ -160,7 +167,9 @@ class Tracker:
         self._frame_index = 0
         self._template = None
         self._online_template = None
+        self._static_source = self._online_source = None
         self._candidate = None
+        self._candidate_source = None
         self._candidate_score = -1.0
         self._init_size_ratio = (1.0, 1.0)
         self._windows.reset()
@@ -177,6 +186,7 @@ class Tracker:
         self._backend.set_templates(template, template)
         self.reset()
         self._template = self._online_template = template
+        self._static_source = self._online_source = (0, box)
         self._frame_shape = image.shape[:2]
         self._prior = box
         self._monitor = LostTargetMonitor(box)
@@ -270,16 +280,19 @@ class Tracker:
     def _update_online_template(self, image, box, score, settings) -> None:
         if score > settings.online_score_threshold and score > self._candidate_score:
             self._candidate = self._template_input(image, box)
+            self._candidate_source = (self._frame_index, box)
             self._candidate_score = score
         if self._frame_index % settings.update_interval == 0:
             replacement = self._template if self._candidate is None else self._candidate
             if replacement is not self._online_template:
                 self._online_template = replacement
+                self._online_source = self._candidate_source if self._candidate is not None else self._static_source
                 self._backend.set_templates(self._template, self._online_template)
             self._drop_candidate()
 
     def _drop_candidate(self) -> None:
         self._candidate = None
+        self._candidate_source = None
         self._candidate_score = -1.0
 
 

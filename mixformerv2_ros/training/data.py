@@ -11,11 +11,14 @@ score onto a similar-looking object while its target is hidden. For the same rea
 carry a distractor pasted into the search crop: the target of another frame of the same clip (a
 look-alike) or of another clip, always farther from the crop centre than the true target.
 The search crop is centred on a jittered box, because at run time it is centred on the
-previous frame's estimate, never on the truth.
+previous frame's estimate, never on the truth. With ``rollout_share`` some pairs are instead cut
+exactly where the tracker itself cut them on a training clip (``training.rollouts``): the states
+it drifts into, which the jitter rarely makes.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +28,7 @@ import numpy as np
 
 from mixformerv2_ros.tools.datasets import load_sequences
 from mixformerv2_ros.tracker.crop import CropExtractor, crop_window
+from mixformerv2_ros.training.rollouts import record_weights, record_window, truth_in_crop
 
 
 @dataclass
@@ -172,7 +176,8 @@ class PairSynthesizer:
     def __init__(self, config, clip_dirs=(), image_dir=None, image_share=0.5, paste_share=0.0,
                  negative_share=0.2, erased_share=0.0, other_target_share=0.0, distractor_share=0.0,
                  small_target_share=0.0, small_target_sides=(8.0, 32.0),
-                 max_gap=60, online_gap=None, center_jitter=3.0, scale_jitter=0.25, seed=0):
+                 max_gap=60, online_gap=None, center_jitter=3.0, scale_jitter=0.25, seed=0,
+                 rollouts=None, rollout_share=0.0):
         self.t_size, self.s_size = config.template_size, config.search_size
         self.t_factor, self.s_factor = config.template_factor, config.search_factor
         self.rng = np.random.default_rng(seed)
@@ -205,6 +210,14 @@ class PairSynthesizer:
             raise ValueError(f"online_gap must be at least 0 frames, got {online_gap}")
         self.online_gap = online_gap
         self._frame_cache: dict[Path, np.ndarray] = {}
+        if not 0.0 <= rollout_share <= 1.0:
+            raise ValueError(f"rollout_share is a share of all pairs: got {rollout_share}")
+        if rollout_share and not rollouts:
+            raise ValueError("rollout_share needs rollouts (training.rollouts records them)")
+        self.rollout_share = rollout_share  # of all pairs: cut where the tracker itself cut them
+        self.rollouts = json.loads(Path(rollouts).read_text()) if rollout_share else []
+        self._rollout_p = record_weights(self.rollouts) if self.rollouts else None
+        self._rollout_frames: dict[str, tuple] = {}
 
     def _frame(self, path) -> np.ndarray:
         if path not in self._frame_cache:
@@ -371,7 +384,30 @@ class PairSynthesizer:
                 return out
         return search
 
+    def _rollout_pair(self) -> Pair:
+        """A pair cut as the tracker cut it on a frame of its own run (``training.rollouts``): its
+        templates, its search window, the truth as label, or a negative where the truth lies
+        outside the crop."""
+        record = self.rollouts[int(self.rng.choice(len(self.rollouts), p=self._rollout_p))]
+        if record["clip"] not in self._rollout_frames:
+            (sequence,) = load_sequences(Path(record["clip"]), "uav_dev")
+            self._rollout_frames[record["clip"]] = sequence.frames
+        frames = self._rollout_frames[record["clip"]]
+        (template_frame, template_box), (online_frame, online_box) = record["template"], record["online"]
+        template, _ = crop_around(self._frame(frames[template_frame]), template_box, self.t_factor, self.t_size)
+        online, _ = crop_around(self._frame(frames[online_frame]), online_box, self.t_factor, self.t_size)
+        online = photometric(online, self.rng, 0.5)
+        search = _EXTRACT_CROP(self._frame(frames[record["search"]]), record_window(record), self.s_size)
+        search = photometric(search, self.rng, 1.0)
+        box_px = truth_in_crop(record, self.s_size)
+        if box_px is None:
+            return Pair(template, online, search, np.zeros(4, np.float32), 0.0)
+        return Pair(template, online, search, to_cxcywh_fraction(box_px, self.s_size), 1.0)
+
     def sample(self) -> Pair:
+        # (no draw when the share is 0: pairs synthesised before this option existed stay the same)
+        if self.rollout_share and self.rng.random() < self.rollout_share:
+            return self._rollout_pair()
         from_images = self.rng.random() < self.image_share
         self._template_clip = None
         if from_images:

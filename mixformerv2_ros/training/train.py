@@ -43,9 +43,9 @@ loss and IoU, reports IoU on pairs from the held-out clips, and exports ONNX wit
 """
 
 
-def parse_args(argv):
-    p = argparse.ArgumentParser(prog="python -m mixformerv2_ros.training.train", description=DESCRIPTION,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_data_arguments(p) -> None:
+    """The options that say which clips are trained on (``training_clips``) and held out; the
+    rollout recorder (``training.rollouts``) takes the same."""
     p.add_argument("--data", type=Path, default=shared_path("data"),
                    help="folder with uav_dev/ and imagenet_samples/ (default: <repo>/../shared/data)")
     p.add_argument("--train-clips", default=",".join(DEFAULT_TRAIN_CLIPS), help="uav_dev clips to train on")
@@ -57,6 +57,12 @@ def parse_args(argv):
                         "writes from train_sources.json and, with --manifest, from this package's "
                         "training/extra_sources.json): every clip in it not named in --heldout-clips is "
                         "trained on")
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(prog="python -m mixformerv2_ros.training.train", description=DESCRIPTION,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_data_arguments(p)
     p.add_argument("--work", type=Path, default=Path("training_work"),
                    help="folder for the feature caches, checkpoint.pt and log.jsonl (default: training_work)")
     p.add_argument("--pairs", type=int, default=12000, help="training pairs to synthesise (default: 12000)")
@@ -89,6 +95,11 @@ def parse_args(argv):
                    help="draw the online template within this many frames of the search frame, as the tracker's "
                         "is at most one update interval old (default: within --max-gap of the template, the "
                         "legs' recipe)")
+    p.add_argument("--rollouts", type=Path,
+                   help="records of the tracker's own runs on the training clips (training.rollouts writes them)")
+    p.add_argument("--rollout-share", type=float, default=0.0,
+                   help="share of the pairs cut from --rollouts: the search crop where the tracker cut it, "
+                        "the templates it held, the truth as label (default: 0)")
     p.add_argument("--minutes", type=float, default=30.0, help="total training time budget (default: 30)")
     p.add_argument("--max-steps", type=int, help="stop after this many steps (e.g. for a smoke test)")
     p.add_argument("--batch", type=int, default=32, help="batch size (default: 32)")
@@ -203,6 +214,8 @@ def _synthesis_key(args) -> str:
         options.append(args.distractor_share)
     if args.small_target_share:  # the same
         options.append(["small", args.small_target_share])
+    if args.rollout_share:  # the same; the records' content, not their file name, says which they are
+        options.append(["rollouts", hashlib.sha1(args.rollouts.read_bytes()).hexdigest(), args.rollout_share])
     if args.workers:  # other pairs than the one-stream recipe's (the same for any number of workers)
         options.append("seeded-batches")
     if args.max_gap != 60 or args.online_gap is not None:  # the same
@@ -210,7 +223,7 @@ def _synthesis_key(args) -> str:
     return hashlib.sha1(json.dumps(options).encode()).hexdigest()[:8]
 
 
-def _training_clips(args) -> list[Path]:
+def training_clips(args) -> list[Path]:
     dirs = _clip_dirs(args.data, args.train_clips)
     if args.extra_dir:
         held_out = set(filter(None, args.heldout_clips.split(",")))
@@ -235,14 +248,16 @@ def main(argv=None) -> int:
         start = model.backbone.patch_embed.cached_start
         tag += f"-before{start}"  # the cache holds the stem's value before step `start`
         encoder = lambda images: stem.run_until(images, start)  # noqa: E731
-    train_clips = _training_clips(args)
+    if args.rollout_share and not args.rollouts:
+        raise SystemExit("--rollout-share needs --rollouts (python -m mixformerv2_ros.training.rollouts writes them)")
+    train_clips = training_clips(args)
     print(f"training clips ({len(train_clips)}):", ",".join(d.name for d in train_clips), flush=True)
     make_train_synth = functools.partial(
         PairSynthesizer, config, train_clips, args.data / "imagenet_samples", image_share=args.image_share,
         paste_share=args.paste_share, negative_share=args.negative_share, erased_share=args.erased_share,
         other_target_share=args.other_target_share, distractor_share=args.distractor_share,
         small_target_share=args.small_target_share, max_gap=args.max_gap, online_gap=args.online_gap,
-        seed=args.seed)
+        seed=args.seed, rollouts=args.rollouts if args.rollout_share else None, rollout_share=args.rollout_share)
 
     def pair_batches(make_synth, seed, count):
         if args.workers:
