@@ -191,6 +191,16 @@ def map_box_back(box_cxcywh_fraction, window: CropWindow) -> tuple[float, float,
     return (cx - 0.5 * w, cy - 0.5 * h, w, h)
 
 
+def map_box_into(box_xywh, window: CropWindow, size: int) -> np.ndarray:
+    """The inverse of ``map_box_back``: a frame box (x, y, w, h pixels) in the pixels of the
+    ``size``-pixel crop cut from ``window``, relative to the window's requested centre, as the
+    tracker maps predictions back (float32). Training labels are made with it."""
+    scale = size / window.side
+    left, top = window.center[0] - window.side / 2, window.center[1] - window.side / 2
+    x, y, w, h = (float(v) for v in box_xywh)
+    return np.array([(x - left) * scale, (y - top) * scale, w * scale, h * scale], np.float32)
+
+
 def clip_box(box_xywh, height: int, width: int, margin: float = CLIP_MARGIN):
     """Keep the box inside the frame with sides of at least ``margin`` pixels.
 

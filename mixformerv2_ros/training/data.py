@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 
 from mixformerv2_ros.tools.datasets import load_sequences
-from mixformerv2_ros.tracker.crop import CropExtractor, crop_window
+from mixformerv2_ros.tracker.crop import CropExtractor, crop_window, map_box_into
 from mixformerv2_ros.training.rollouts import record_weights, record_window, truth_in_crop
 
 
@@ -63,11 +63,7 @@ def crop_around(image, box_xywh, factor, size, center_jitter=0.0, scale_jitter=0
         cy += rng.uniform(-reach, reach)
     prior = (cx - w * side_scale / 2, cy - h * side_scale / 2, w * side_scale, h * side_scale)
     window = crop_window(prior, factor)
-    crop = _EXTRACT_CROP(image, window, size)
-    scale = size / window.side
-    x0, y0 = cx - window.side / 2, cy - window.side / 2
-    mapped = np.array([(x - x0) * scale, (y - y0) * scale, w * scale, h * scale], np.float32)
-    return crop, mapped
+    return _EXTRACT_CROP(image, window, size), map_box_into((x, y, w, h), window, size)
 
 
 def to_cxcywh_fraction(box_xywh_px, size) -> np.ndarray:

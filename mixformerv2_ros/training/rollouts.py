@@ -31,7 +31,7 @@ import numpy as np
 
 from mixformerv2_ros.tools.datasets import load_sequences
 from mixformerv2_ros.tools.metrics import iou
-from mixformerv2_ros.tracker.crop import CropWindow
+from mixformerv2_ros.tracker.crop import CropWindow, map_box_into
 
 #: Starts per clip, as fractions of its length (the evaluation's restarts do the same).
 START_FRACTIONS = (0.0, 0.2, 0.4, 0.6, 0.8)
@@ -89,10 +89,14 @@ def record_rollouts(tracker, clip_dirs, start_fractions=START_FRACTIONS, length=
     return records
 
 
+def off_target(record) -> bool:
+    """The tracker was off on this frame: IoU under ``FAILURE_IOU`` (or no truth to measure), or lost."""
+    return record["iou"] < FAILURE_IOU or record["state"] != "tracking"
+
+
 def record_weights(records) -> np.ndarray:
     """Sampling probabilities: frames where the tracker was off count ``FAILURE_WEIGHT`` times."""
-    weights = np.array([FAILURE_WEIGHT if r["iou"] < FAILURE_IOU or r["state"] != "tracking" else 1.0
-                        for r in records])
+    weights = np.array([FAILURE_WEIGHT if off_target(r) else 1.0 for r in records])
     return weights / weights.sum()
 
 
@@ -107,11 +111,7 @@ def truth_in_crop(record, size: int):
     truth or its centre lies outside the crop (the tracker had lost the target)."""
     if record["truth"] is None:
         return None
-    window = record_window(record)
-    scale = size / window.side
-    x, y, w, h = record["truth"]
-    left, top = window.center[0] - window.side / 2, window.center[1] - window.side / 2
-    box = np.array([(x - left) * scale, (y - top) * scale, w * scale, h * scale], np.float32)
+    box = map_box_into(record["truth"], record_window(record), size)
     centre_x, centre_y = box[0] + box[2] / 2, box[1] + box[3] / 2
     if not (0 <= centre_x < size and 0 <= centre_y < size) or min(box[2], box[3]) <= 1:
         return None
@@ -137,7 +137,7 @@ def main(argv=None) -> int:
     records = record_rollouts(tracker, clips, length=args.length, seed=args.seed)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(records))
-    failing = float(np.mean([r["iou"] < FAILURE_IOU or r["state"] != "tracking" for r in records]))
+    failing = float(np.mean([off_target(r) for r in records]))
     print(f"{len(records)} records from {len(clips)} clips, {failing:.0%} off target or lost: {args.out}")
     return 0
 

@@ -25,16 +25,7 @@ from pathlib import Path
 import torch
 
 from mixformerv2_ros.training.model import DEMO_CONFIG, build_demo_model
-
-
-def ingredient_weights(path: Path, model) -> dict[str, torch.Tensor]:
-    """The network's state dict from an exported graph or a checkpoint."""
-    path = Path(path)
-    if path.suffix == ".onnx":
-        from mixformerv2_ros.training.onnx_import import weights_from_onnx
-
-        return weights_from_onnx(path, model)
-    return torch.load(path, weights_only=True, map_location="cpu")["model"]
+from mixformerv2_ros.training.train import read_leg
 
 
 def uniform_soup(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
@@ -85,7 +76,7 @@ def main(argv=None) -> int:
     if args.out.suffix != ".onnx":
         raise SystemExit(f"--out must name an .onnx file, got {args.out}")
     model = build_demo_model(DEMO_CONFIG, pretrained=True)
-    states = [ingredient_weights(path, model) for path in args.ingredients]
+    states = [read_leg(path, model)["model"] for path in args.ingredients]
     model.load_state_dict(uniform_soup(states))
     model.eval()
     from mixformerv2_ros.model.onnx_export import export_onnx

@@ -193,6 +193,18 @@ def load_weights_for_new_sizes(model, weights: dict) -> None:
                          f"unexpected {sorted(unexpected)}")
 
 
+def read_leg(path: Path, model, device="cpu") -> dict:
+    """A leg's weights as a checkpoint dict (``model``, and the training-only heads where it has
+    them): a checkpoint (``checkpoint.pt``, a GPU leg's ``weights.pt``) as saved, or exported
+    graphs (``X.onnx`` with ``X.templates.onnx``) read back into ``model``'s names."""
+    path = Path(path)
+    if path.suffix == ".onnx":
+        from mixformerv2_ros.training.onnx_import import weights_from_onnx
+
+        return {"model": weights_from_onnx(path, model)}
+    return torch.load(path, weights_only=True, map_location=device)
+
+
 def _clip_dirs(data_dir: Path, names: str, extra_dir: Path | None = None):
     """Clip folders by name: uav_dev's first, then --extra-dir's."""
     dirs = []
@@ -326,12 +338,7 @@ def main(argv=None) -> int:
         step, elapsed = state["step"], state["elapsed"]
         print(f"resumed at step {step} after {elapsed / 60:.1f} min")
     elif args.init_from:
-        if args.init_from.suffix == ".onnx":
-            from mixformerv2_ros.training.onnx_import import weights_from_onnx
-
-            initial = {"model": weights_from_onnx(args.init_from, model)}
-        else:
-            initial = torch.load(args.init_from, weights_only=True, map_location=device)
+        initial = read_leg(args.init_from, model, device)
         load_weights_for_new_sizes(model, initial["model"])
         # The dense head's weights do not depend on the token grid. A fresh, random one would
         # send large, noisy gradients into the backbone for the first hundred steps of every leg
