@@ -15,6 +15,17 @@ extras_dir() {  # extras_dir DISTRO
 extras_archive() {  # extras_archive DISTRO
   echo "${MIXFORMERV2_ROS_THIRD_PARTY:-$root/../shared/third_party/ros2}/$1.tar.gz"
 }
+# A venv at DIR whose pip works, made (or remade) with the system's python3. An interrupted
+# `python3 -m venv` (Ctrl-C, a killed CI job: it happened here) leaves bin/python without pip, and
+# every later install into it fails with "No module named pip"; so pip, not the interpreter, is
+# what tells a finished venv, and an unfinished one is cleared and made again.
+ensure_venv() {  # ensure_venv DIR
+  if ! "$1/bin/python" -m pip --version >/dev/null 2>&1; then
+    [ -e "$1" ] && echo "remaking the unfinished virtual environment $1 (it has no pip)" >&2
+    mkdir -p "$(dirname "$1")"
+    python3 -m venv --clear "$1"
+  fi
+}
 check_distro() {
   case "$1" in kilted|jazzy) ;; *) echo "unknown ROS distro '$1' (kilted|jazzy)" >&2; return 2;; esac
 }

@@ -12,10 +12,7 @@ check_distro "$distro"
 cd "$root"
 venv=$(venv_dir "$distro")
 
-if [ ! -x "$venv/bin/python" ]; then
-  mkdir -p "$(dirname "$venv")"
-  python3 -m venv "$venv"
-fi
+ensure_venv "$venv"
 printf '%s\n' "$root" >"$venv/checkout.txt"  # whose venv it is (scripts/prune_venvs.sh)
 # The ROS 2 pieces PyPI lacks (launch, the ros2 CLI, vision_msgs, cv_bridge) are built from
 # pinned sources where ../shared has them (here and in CI); elsewhere the package builds against

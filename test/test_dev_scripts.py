@@ -1,4 +1,5 @@
-"""The developer scripts' housekeeping: whose environments ``scripts/prune_venvs.sh`` removes."""
+"""The developer scripts' housekeeping: whose environments ``scripts/prune_venvs.sh`` removes, and how
+``scripts/setup.sh`` makes (or remakes) one."""
 
 import os
 import subprocess
@@ -65,3 +66,39 @@ def test_setup_records_the_checkout_in_its_venv():
     if not distros:
         pytest.skip(f"not running in a venv made by scripts/setup.sh for this checkout ({sys.prefix})")
     assert (Path(sys.prefix) / "checkout.txt").read_text().strip() == str(REPO)
+
+
+def _ensure_venv(venv: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", "-c", 'source scripts/common.sh && ensure_venv "$1"', "ensure_venv", str(venv)],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+
+
+def _pip_works(venv: Path) -> bool:
+    return subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "--version"],
+                          capture_output=True, timeout=60).returncode == 0
+
+
+def test_setup_remakes_a_venv_whose_creation_was_interrupted(tmp_path):
+    """A ``python3 -m venv`` cut short leaves ``bin/python`` without pip (a killed CI run left one
+    here, and every later ``make setup`` of that checkout failed with "No module named pip"):
+    ``ensure_venv``, which ``scripts/setup.sh`` calls, remakes it; a finished venv is kept as it is."""
+    venv = tmp_path / "venv"
+    subprocess.run(["python3", "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    assert (venv / "bin" / "python").exists() and not _pip_works(venv)
+
+    done = _ensure_venv(venv)
+    assert done.returncode == 0, done.stderr
+    assert "remaking the unfinished virtual environment" in done.stderr
+    assert _pip_works(venv)
+
+    (venv / "marker.txt").write_text("kept\n")
+    again = _ensure_venv(venv)
+    assert again.returncode == 0 and again.stderr == ""
+    assert (venv / "marker.txt").read_text() == "kept\n"
+
+
+def test_setup_makes_a_missing_venv(tmp_path):
+    venv = tmp_path / "venvs" / "new"
+    done = _ensure_venv(venv)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == "" and _pip_works(venv)
