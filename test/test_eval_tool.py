@@ -54,6 +54,33 @@ def test_the_size_ratio_tells_a_wrong_size_from_a_wrong_place():
     assert metrics.run_size_ratio(metrics.frame_errors(gt[:1], gt[:1])) is None  # a run of the first frame only
 
 
+def test_the_box_fit_measures_width_and_height_on_the_frames_on_target_only():
+    gt = np.array([[100.0, 100.0, 20.0, 40.0]] * 7 + [[np.nan] * 4])
+    pred = np.array([
+        [90.0, 90.0, 60.0, 60.0],     # frame 0: the given box, left out whatever it says
+        [101.0, 100.0, 18.0, 40.0],   # on target, 10 % too narrow
+        [101.0, 102.0, 18.0, 36.0],   # on target, 10 % too narrow and 10 % too short
+        [101.0, 100.0, 18.0, 40.0],
+        [400.0, 400.0, 200.0, 400.0],  # on the background (IoU 0): its size says nothing of the fit
+        [0.0, 0.0, 0.0, 0.0],          # no box: scores the previous frame's overlap, has no fit
+        [101.0, 100.0, 18.0, 40.0],
+        [101.0, 100.0, 18.0, 40.0],    # no ground truth
+    ])
+    errors = metrics.frame_errors(pred, gt)
+    width, height = metrics.fit_log_ratios(pred, gt, errors["overlap"])
+    assert len(width) == len(height) == 4
+    fit = metrics.box_fit([(pred, gt, errors["overlap"])])
+    assert fit["width_fit"] == pytest.approx(0.9) and fit["height_fit"] == pytest.approx(1.0)
+    # the size ratio mixes width and height (sqrt of the area ratio) and counts every frame
+    assert metrics.run_size_ratio(errors) == pytest.approx(np.sqrt(0.9))
+    # over runs the median is over their frames on target together, not a mean of the runs' medians
+    wide = np.array([pred[0]] + [[100.0, 100.0, 30.0, 40.0]] * 7)
+    fit = metrics.box_fit([(pred, gt, errors["overlap"]), (wide, gt, metrics.frame_errors(wide, gt)["overlap"])])
+    # 4 frames on target at 0.9, 6 at 1.5: 1.5 (the runs' medians' geometric mean would be 1.16)
+    assert fit["width_fit"] == pytest.approx(1.5)
+    assert metrics.box_fit([(gt[:1], gt[:1], [1.0])]) == {"width_fit": None, "height_fit": None}
+
+
 def test_zero_size_predictions_take_the_previous_box_and_short_runs_are_padded():
     gt = np.array([[10.0, 10.0, 20.0, 20.0]] * 4)
     pred = np.array([[10.0, 10.0, 20.0, 20.0], [12.0, 10.0, 20.0, 20.0], [0.0, 0.0, 0.0, 0.0]])
@@ -205,6 +232,9 @@ def test_eval_on_real_clips_writes_consistent_results(tmp_path, uav_dev_dir, gol
             assert result["measures"]["fps"] == pytest.approx(1000 / np.mean(result["step_ms"]))
             errors = metrics.frame_errors(result["boxes"], result["ground_truth"])
             assert result["measures"]["size_ratio"] == pytest.approx(metrics.run_size_ratio(errors))
+            fit = metrics.box_fit([(result["boxes"], result["ground_truth"], errors["overlap"])])
+            for key in ("width_fit", "height_fit"):
+                assert result["measures"][key] == pytest.approx(fit[key])
     plot = cv2.imread(str(tmp_path / "success_plot.png"))
     assert plot is not None and plot.std() > 0
     table = capsys.readouterr().out
@@ -214,6 +244,9 @@ def test_eval_on_real_clips_writes_consistent_results(tmp_path, uav_dev_dir, gol
         assert summary[name]["measures"]["size_ratio"] == pytest.approx(metrics.mean_size_ratio(runs))
         factor = summary[name]["measures"]["size_factor"]
         assert factor == pytest.approx(metrics.size_factor(runs)) and factor >= 1.0
+        results = [json.loads((tmp_path / name / f"{q}.json").read_text()) for q in ("person12_1", "car16_1")]
+        fit = metrics.box_fit([(r["boxes"], r["ground_truth"], r["iou"]) for r in results])
+        assert summary[name]["measures"]["width_fit"] == pytest.approx(fit["width_fit"])
 
 
 def test_restarts_begin_at_even_fractions_on_the_next_usable_box():

@@ -25,7 +25,8 @@ DESCRIPTION = """\
 Evaluate MixFormerV2 on tracking sequences: success AUC (IoU thresholds 0..1, 21 steps),
 precision at 20 px, normalised precision at 0.2 (pytracking definitions), the size ratio (median
 sqrt(predicted / true box area): below 1, boxes too small; above, too big), the size factor
-(how many times too big or too small, either way; "size x" in the table) and speed (time of the
+(how many times too big or too small, either way; "size x" in the table), the box fit (median
+predicted / true width and height on the frames where IoU >= 0.3: "w fit", "h fit") and speed (time of the
 tracker step per frame, image decoding excluded; FPS = 1000 / mean step ms). The tracker starts
 from the first frame's ground-truth box; with --starts N it is also restarted N-1 times further
 into each sequence, and every run counts as one sequence in the means. Frames whose ground truth is NaN, empty or marked
@@ -297,6 +298,7 @@ def run_sequence(runner, sequence: Sequence, max_frames, start: int = 0) -> dict
         "start_frame": start,
         "frames": count - start,
         "measures": {**metrics.scores(curve), "size_ratio": metrics.run_size_ratio(errors),
+                     **metrics.box_fit([(boxes, gt, errors["overlap"])]),
                      "mean_step_ms": mean_ms, "fps": 1000.0 / mean_ms},
         "curves": {name: values.tolist() for name, values in curve.items()},
         "boxes": boxes,
@@ -321,6 +323,7 @@ def summarize(results: list[dict]) -> dict:
             **metrics.scores(mean_curve),
             "size_ratio": metrics.mean_size_ratio([r["measures"]["size_ratio"] for r in results]),
             "size_factor": metrics.size_factor([r["measures"]["size_ratio"] for r in results]),
+            **metrics.box_fit([(r["boxes"], r["ground_truth"], r["iou"]) for r in results]),
             "mean_step_ms": float(step_ms.mean()),
             "median_step_ms": float(np.median(step_ms)),
             "fps": float(1000.0 / step_ms.mean()),
@@ -352,8 +355,8 @@ def plot_success(summary: dict, path: Path) -> None:
 
 
 def print_table(summary: dict) -> None:
-    columns = (("frames", 6), ("AUC", 6), ("P@20", 6), ("NP@0.2", 7), ("size", 6), ("size x", 6), ("step ms", 8),
-               ("FPS", 7))
+    columns = (("frames", 6), ("AUC", 6), ("P@20", 6), ("NP@0.2", 7), ("size", 6), ("size x", 6), ("w fit", 6),
+               ("h fit", 6), ("step ms", 8), ("FPS", 7))
     print(f"{'tracker':<12} {'sequence':<16} " + " ".join(f"{name:>{width}}" for name, width in columns))
     for name, tracker in summary.items():
         rows = list(tracker["per_sequence"].items()) + [
@@ -364,6 +367,7 @@ def print_table(summary: dict) -> None:
             print(
                 f"{name:<12} {sequence:<16} {m['frames']:>6} {m['auc']:6.3f} {m['precision']:6.3f} "
                 f"{m['norm_precision']:7.3f} {_ratio(m['size_ratio']):>6} {_ratio(factor):>6} "
+                f"{_ratio(m.get('width_fit')):>6} {_ratio(m.get('height_fit')):>6} "
                 f"{m['mean_step_ms']:8.2f} {m['fps']:7.1f}"
             )
 

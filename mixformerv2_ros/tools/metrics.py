@@ -17,6 +17,13 @@ the wrong size; the size ratio says which (1.0: sizes right; 0.7: boxes too smal
 runs it is their geometric mean, each run weighing the same; and the **size factor**, the
 geometric mean of max(ratio, 1 / ratio), says how many times too big or too small a run's boxes
 typically are (a run twice too big and one half too small: ratio 1.0, factor 2.0).
+
+And the **box fit**, the width and height apart, on the frames where the tracker is on its
+target (IoU at least 0.3, frame 0 left out): the median of predicted / true width, and of
+height. The size ratio counts every frame, so a box lost on the background and a box around two
+cars of a queue move it as much as a box that is 10 % too narrow on its target; the fit leaves
+those out and says whether the boxes that did find the target enclose it (1.0) or only its core
+(below 1). Over several runs the median is over all their frames on target together.
 """
 
 from __future__ import annotations
@@ -75,6 +82,44 @@ def size_factor(ratios) -> float | None:
     """Geometric mean of max(r, 1 / r) over runs' size ratios: how far off sizes are, either way."""
     ratios = [r for r in ratios if r is not None and r > 0]
     return float(np.exp(np.mean(np.abs(np.log(ratios))))) if ratios else None
+
+
+#: IoU from which a frame counts as "on target" for the box fit.
+FIT_MIN_OVERLAP = 0.3
+
+
+def fit_log_ratios(pred, gt, overlap) -> tuple[np.ndarray, np.ndarray]:
+    """log(predicted / true) width and height of the frames on target (``overlap`` at least
+    ``FIT_MIN_OVERLAP``; frame 0, the given box, left out), from (N, 4) x, y, w, h boxes and the
+    per-frame overlap of ``frame_errors`` (-1 where the frame has no usable ground truth)."""
+    pred = np.asarray(pred, dtype=np.float64).reshape(-1, 4)
+    gt = np.asarray(gt, dtype=np.float64).reshape(-1, 4)
+    overlap = np.asarray(overlap, dtype=np.float64)
+    count = min(len(pred), len(gt), len(overlap))
+    on_target = np.zeros(count, dtype=bool)
+    on_target[1:] = overlap[1:count] >= FIT_MIN_OVERLAP
+    # a zero-size prediction scores the previous frame's overlap (frame_errors); it has no fit
+    on_target &= (pred[:count, 2] > 0) & (pred[:count, 3] > 0)
+    pred, gt = pred[:count][on_target], gt[:count][on_target]
+    return np.log(pred[:, 2] / gt[:, 2]), np.log(pred[:, 3] / gt[:, 3])
+
+
+def median_ratio(log_ratios) -> float | None:
+    """exp(median) of log ratios (None if there are none)."""
+    log_ratios = np.asarray(log_ratios, dtype=np.float64)
+    return float(np.exp(np.median(log_ratios))) if len(log_ratios) else None
+
+
+def box_fit(runs) -> dict[str, float | None]:
+    """``width_fit`` and ``height_fit`` over ``runs``, each a (boxes, ground truth, overlap)
+    triple: the median ratio over all their frames on target together."""
+    widths, heights = [], []
+    for boxes, gt, overlap in runs:
+        width, height = fit_log_ratios(boxes, gt, overlap)
+        widths.append(width)
+        heights.append(height)
+    return {"width_fit": median_ratio(np.concatenate(widths) if widths else []),
+            "height_fit": median_ratio(np.concatenate(heights) if heights else [])}
 
 
 def frame_errors(pred, gt, visible=None, dataset: str = "") -> dict[str, np.ndarray]:
