@@ -190,6 +190,52 @@ def test_shrunk_views_show_a_small_target_whose_crop_is_blurred_and_labelled_ali
         PairSynthesizer(TINY_CONFIG, [clip], None, small_target_share=-0.1)
 
 
+def test_a_stretched_search_frame_changes_the_targets_aspect_and_its_label_follows(shared_dir):
+    """--stretch-share: the search frame alone gets another aspect ratio (area kept), the label
+    is the stretched target's box in the tracker's crop, and the templates are untouched."""
+    import cv2
+
+    from mixformerv2_ros.training.data import stretch_view
+
+    clip = shared_dir / "data" / "uav_dev" / "boat1"
+    gt = np.loadtxt(clip / "groundtruth.txt", delimiter=",")
+    image = cv2.cvtColor(cv2.imread(str(sorted((clip / "img").glob("*.jpg"))[0])), cv2.COLOR_BGR2RGB)
+    wide, box = stretch_view(image, gt[0], 0.4)
+    assert wide.shape[1] / wide.shape[0] == pytest.approx(image.shape[1] / image.shape[0] * np.exp(0.4), rel=0.01)
+    assert wide.shape[0] * wide.shape[1] == pytest.approx(image.shape[0] * image.shape[1], rel=0.01)
+    assert (box[2] / box[3]) / (gt[0][2] / gt[0][3]) == pytest.approx(np.exp(0.4), rel=0.01)
+    # the box covers the same pixels: the stretched target's crop is the original one's, resized
+    x, y, w, h = np.round(box).astype(int)
+    x0, y0, w0, h0 = gt[0].astype(int)
+    original = cv2.resize(image[y0:y0 + h0, x0:x0 + w0], (w, h), interpolation=cv2.INTER_AREA)
+    assert np.abs(wide[y:y + h, x:x + w].astype(float) - original).mean() < 12
+    # in pairs: with every clip pair stretched, the label's aspect ratio spreads around the truth's
+    def aspect_spread(share):
+        synth = PairSynthesizer(TINY_CONFIG, [clip], None, image_share=0.0, negative_share=0.0,
+                                stretch_share=share, seed=3)
+        real_views = synth._clip_views
+
+        def one_frame():  # the clip's first frame three times: only a stretch changes the aspect
+            real_views()  # (which also notes the template's clip)
+            return [(image, gt[0])] * 3
+
+        synth._clip_views = one_frame
+        logs = []
+        for _ in range(40):
+            pair = synth.sample()
+            logs.append(np.log(pair.box_cxcywh[2] / pair.box_cxcywh[3]))
+        return np.std(logs), pair
+    plain, _ = aspect_spread(0.0)
+    stretched, pair = aspect_spread(1.0)
+    assert plain < 0.01 and 0.15 < stretched < 0.3  # uniform on +-0.4: std 0.23
+    template, _ = crop_around(image, gt[0], TINY_CONFIG.template_factor, TINY_CONFIG.template_size)
+    assert np.array_equal(pair.template, template), "the templates keep the target's true aspect"
+    with pytest.raises(ValueError, match="stretch_share"):
+        PairSynthesizer(TINY_CONFIG, [clip], None, stretch_share=1.5)
+    with pytest.raises(ValueError, match="max_stretch"):
+        PairSynthesizer(TINY_CONFIG, [clip], None, max_stretch=0.0)
+
+
 def test_the_feature_cache_name_changes_with_every_synthesis_option(tmp_path):
     from mixformerv2_ros.training.train import _synthesis_key, parse_args
 
@@ -201,8 +247,9 @@ def test_the_feature_cache_name_changes_with_every_synthesis_option(tmp_path):
              ["--image-share", "0.2"], ["--train-clips", "boat1"], ["--extra-dir", "clips"],
              ["--distractor-share", "0.3"], ["--small-target-share", "0.3"], ["--workers", "2"],
              ["--max-gap", "200"], ["--online-gap", "25"],
-             ["--rollouts", str(records), "--rollout-share", "0.3"])}
-    assert len(keys) == 13
+             ["--rollouts", str(records), "--rollout-share", "0.3"],
+             ["--stretch-share", "0.5"], ["--stretch-share", "0.5", "--max-stretch", "0.2"])}
+    assert len(keys) == 15
     # other records under the same file name are other pairs
     before = _synthesis_key(parse_args(base + ["--rollouts", str(records), "--rollout-share", "0.3"]))
     records.write_text("[{}]")

@@ -87,6 +87,13 @@ def parse_args(argv):
                    help="share of the clip pairs seen from farther away: frames shrunk so the target measures "
                         "8-32 px, which the tracker's crop then upsamples as it does for small drone targets "
                         "(default: 0)")
+    p.add_argument("--stretch-share", type=float, default=0.0,
+                   help="share of the clip pairs whose search frame is stretched to another aspect ratio "
+                        "(its area kept), so the box must follow the target's edges in the search crop, not "
+                        "the extent its templates or its clip show (default: 0)")
+    p.add_argument("--max-stretch", type=float, default=0.4,
+                   help="largest change of log(width / height) a stretch makes, drawn uniformly (default: 0.4, "
+                        "aspect ratios changed by up to 1.5x)")
     p.add_argument("--max-gap", type=int, default=60,
                    help="frames between a clip pair's template and search frames, at most (default: 60; the "
                         "official MixFormer recipe samples up to 200: the tracker's static template is the "
@@ -226,6 +233,8 @@ def _synthesis_key(args) -> str:
         options.append(args.distractor_share)
     if args.small_target_share:  # the same
         options.append(["small", args.small_target_share])
+    if args.stretch_share:  # the same
+        options.append(["stretch", args.stretch_share, args.max_stretch])
     if args.rollout_share:  # the same; the records' content, not their file name, says which they are
         options.append(["rollouts", hashlib.sha1(args.rollouts.read_bytes()).hexdigest(), args.rollout_share])
     if args.workers:  # other pairs than the one-stream recipe's (the same for any number of workers)
@@ -268,7 +277,8 @@ def main(argv=None) -> int:
         PairSynthesizer, config, train_clips, args.data / "imagenet_samples", image_share=args.image_share,
         paste_share=args.paste_share, negative_share=args.negative_share, erased_share=args.erased_share,
         other_target_share=args.other_target_share, distractor_share=args.distractor_share,
-        small_target_share=args.small_target_share, max_gap=args.max_gap, online_gap=args.online_gap,
+        small_target_share=args.small_target_share, stretch_share=args.stretch_share,
+        max_stretch=args.max_stretch, max_gap=args.max_gap, online_gap=args.online_gap,
         seed=args.seed, rollouts=args.rollouts if args.rollout_share else None, rollout_share=args.rollout_share)
 
     def pair_batches(make_synth, seed, count):
