@@ -26,8 +26,8 @@ Evaluate MixFormerV2 on tracking sequences: success AUC (IoU thresholds 0..1, 21
 precision at 20 px, normalised precision at 0.2 (pytracking definitions), the size ratio (median
 sqrt(predicted / true box area): below 1, boxes too small; above, too big), the size factor
 (how many times too big or too small, either way; "size x" in the table), the box fit (median
-predicted / true width and height on the frames where IoU >= 0.3: "w fit", "h fit") and speed (time of the
-tracker step per frame, image decoding excluded; FPS = 1000 / mean step ms). The tracker starts
+predicted / true width and height on the frames where IoU >= 0.3: "w fit", "h fit") and speed
+(time of the tracker step per frame, image decoding excluded; FPS = 1000 / mean step ms). The tracker starts
 from the first frame's ground-truth box; with --starts N it is also restarted N-1 times further
 into each sequence, and every run counts as one sequence in the means. Frames whose ground truth is NaN, empty or marked
 invisible are handled as the benchmark toolkits do (see mixformerv2_ros.tools.metrics).

@@ -155,15 +155,17 @@ def shrink_views(views, side: float):
     scale = side / math.sqrt(w * h)
     if scale >= 1.0:
         return views
-    shrunk = []
-    for image, box in views:
-        height, width = image.shape[:2]
-        size = (max(1, round(width * scale)), max(1, round(height * scale)))
-        small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-        # the box follows the pixel grid actually kept (rounding of the new size)
-        sx, sy = size[0] / width, size[1] / height
-        shrunk.append((small, np.array([box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy])))
-    return shrunk
+    return [_resized_view(image, box, scale, scale, cv2.INTER_AREA) for image, box in views]
+
+
+def _resized_view(image, box, scale_x: float, scale_y: float, interpolation):
+    """``image`` resized by ``scale_x`` and ``scale_y``, and ``box`` on the new pixels: it follows
+    the grid actually kept (the rounding of the new size)."""
+    height, width = image.shape[:2]
+    size = (max(1, round(width * scale_x)), max(1, round(height * scale_y)))
+    resized = cv2.resize(image, size, interpolation=interpolation)
+    sx, sy = size[0] / width, size[1] / height
+    return resized, np.array([box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy])
 
 
 def stretch_view(image, box, log_aspect: float):
@@ -178,12 +180,8 @@ def stretch_view(image, box, log_aspect: float):
     family of Siamese trackers jitters the two scales of its search crops independently). Leg 18
     tried it and the fit did not move (model card, "Stretched search frames did not pay").
     """
-    height, width = image.shape[:2]
     factor = math.exp(log_aspect / 2)
-    size = (max(1, round(width * factor)), max(1, round(height / factor)))
-    stretched = cv2.resize(image, size, interpolation=cv2.INTER_AREA if factor < 1 else cv2.INTER_LINEAR)
-    sx, sy = size[0] / width, size[1] / height
-    return stretched, np.array([box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy])
+    return _resized_view(image, box, factor, 1 / factor, cv2.INTER_AREA if factor < 1 else cv2.INTER_LINEAR)
 
 
 class PairSynthesizer:
