@@ -27,10 +27,11 @@ precision at 20 px, normalised precision at 0.2 (pytracking definitions), the si
 sqrt(predicted / true box area): below 1, boxes too small; above, too big), the size factor
 (how many times too big or too small, either way; "size x" in the table), the box fit (median
 predicted / true width and height on the frames where IoU >= 0.3: "w fit", "h fit") and speed
-(time of the tracker step per frame, image decoding excluded; FPS = 1000 / mean step ms). The tracker starts
-from the first frame's ground-truth box; with --starts N it is also restarted N-1 times further
-into each sequence, and every run counts as one sequence in the means. Frames whose ground truth is NaN, empty or marked
-invisible are handled as the benchmark toolkits do (see mixformerv2_ros.tools.metrics).
+(time of the tracker step per frame, image decoding excluded; FPS = 1000 / mean step ms). The
+tracker starts from the first frame's ground-truth box; with --starts N it is also restarted N-1
+times further into each sequence, and every run counts as one sequence in the means. Frames whose
+ground truth is NaN, empty or marked invisible are handled as the benchmark toolkits do (see
+mixformerv2_ros.tools.metrics).
 
 Sequence layouts (detected automatically, or --layout):
   uav_dev  DATA/<seq>/img/*.jpg + DATA/<seq>/groundtruth.txt (or DATA is one such sequence)
@@ -367,7 +368,7 @@ def print_table(summary: dict) -> None:
             print(
                 f"{name:<12} {sequence:<16} {m['frames']:>6} {m['auc']:6.3f} {m['precision']:6.3f} "
                 f"{m['norm_precision']:7.3f} {_ratio(m['size_ratio']):>6} {_ratio(factor):>6} "
-                f"{_ratio(m.get('width_fit')):>6} {_ratio(m.get('height_fit')):>6} "
+                f"{_ratio(m['width_fit']):>6} {_ratio(m['height_fit']):>6} "
                 f"{m['mean_step_ms']:8.2f} {m['fps']:7.1f}"
             )
 
