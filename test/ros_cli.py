@@ -90,24 +90,29 @@ class Ros2:
         start = time.monotonic()
         deadline = start + timeout
         last = None
-        attempts = []  # one line per try, so a failure tells how each one ended, not just the last
+        attempts: list[list] = []  # [first began, last began, count, how it ended]: repeats merged
         while True:
             began = time.monotonic() - start
             try:
                 last = self.run(*args, timeout=min(attempt_timeout, max(1.0, deadline - time.monotonic())))
                 if accept(last):
                     return last
-                attempts.append(f"{began:.1f} s: exit {last.returncode}, not accepted: "
-                                f"...{_one_line(last.stdout)[-160:]}")
+                ended = f"exit {last.returncode}, not accepted: {_answer(last.stdout)}"
             except subprocess.TimeoutExpired as timed_out:
                 last = timed_out
-                attempts.append(f"{began:.1f} s: killed after {timed_out.timeout:.0f} s, having printed: "
-                                f"...{_one_line(timed_out.stdout)[-160:]}")
+                ended = f"killed after {timed_out.timeout:.0f} s, having printed: {_answer(timed_out.stdout)}"
+            if attempts and attempts[-1][3] == ended:
+                attempts[-1][1:3] = [began, attempts[-1][2] + 1]
+            else:
+                attempts.append([began, began, 1, ended])
             if time.monotonic() > deadline:
                 detail = (f"exit {last.returncode}\nstdout:\n{last.stdout}\nstderr:\n{last.stderr}"
                           if isinstance(last, subprocess.CompletedProcess) else f"timed out: {last}")
+                tries = "\n".join(f"{first:.1f} s: {ended}" if count == 1 else
+                                   f"{first:.1f}-{final:.1f} s, {count} tries: {ended}"
+                                   for first, final, count, ended in attempts)
                 raise AssertionError(f"`ros2 {' '.join(map(str, args))}` not as expected within {timeout} s; "
-                                     f"tries:\n" + "\n".join(attempts) + f"\nlast try: {detail}")
+                                     f"tries:\n{tries}\nlast try: {detail}")
             time.sleep(0.5)
 
     def on_node(self, *args, timeout: float = 30.0) -> subprocess.CompletedProcess:
@@ -133,6 +138,18 @@ def _one_line(output: str | bytes | None) -> str:
     if isinstance(output, bytes):
         output = output.decode(errors="replace")
     return " ".join((output or "").split())
+
+
+def _answer(output: str | bytes | None, limit: int = 200) -> str:
+    """What a try printed, in one line of at most ``limit`` characters: from ``response:`` on where
+    there is one (a service's answer says why it refused near its start: its tail is the empty
+    detection), else the tail (``waiting for service...``, a lifecycle state)."""
+    line = _one_line(output)
+    at = line.find("response:")
+    if at >= 0:
+        head = line[at:]
+        return head if len(head) <= limit else head[:limit] + "..."
+    return line if len(line) <= limit else "..." + line[-limit:]
 
 
 def shm_profile_env() -> dict[str, str]:

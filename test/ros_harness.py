@@ -155,20 +155,36 @@ class CommandProcess:
         return dict(item.split("=", 1) for item in raw.decode(errors="replace").split("\0") if "=" in item)
 
     def stop(self, timeout: float = 10.0) -> int:
-        """SIGINT (clean shutdown), then SIGTERM, then SIGKILL the whole process group."""
+        """SIGINT (clean shutdown), then SIGTERM, then SIGKILL the whole process group, until no
+        process of the group is left: the command may exit before what it started (``ros2
+        launch`` giving up on a node that hangs in shutdown), and a node left running in the test
+        run's domain would answer the next module's calls to a node of its name."""
         for sig, wait in ((signal.SIGINT, timeout), (signal.SIGTERM, 3.0), (signal.SIGKILL, 3.0)):
-            if self.process.poll() is not None:
+            if not self._group_alive():
                 break
             try:
                 os.killpg(self.process.pid, sig)
             except ProcessLookupError:
                 break
-            try:
-                self.process.wait(wait)
-            except subprocess.TimeoutExpired:
-                continue
+            deadline = time.monotonic() + wait
+            while self._group_alive() and time.monotonic() < deadline:
+                time.sleep(0.05)
         self._log.close()
         return self.process.returncode
+
+    def _group_alive(self) -> bool:
+        """Whether a process of the group is left that has not exited: a killed member stays a
+        zombie until its parent (for an orphan, PID 1) reaps it, and a zombie needs no signal."""
+        import psutil
+
+        self.process.poll()  # reap the leader
+        for proc in psutil.process_iter(["status"]):
+            try:
+                if proc.info["status"] != psutil.STATUS_ZOMBIE and os.getpgid(proc.pid) == self.process.pid:
+                    return True
+            except (ProcessLookupError, psutil.Error):
+                continue
+        return False
 
 
 class RosProcess(CommandProcess):

@@ -98,6 +98,24 @@ def test_launched_node_gets_the_transport_profile_and_stays_on_localhost(tracker
         assert environ.get(name) == ros_env.get(name), name
 
 
+def _why_no_frame(ros2, tracker_launch, camera) -> tuple[str, str]:
+    """What tells apart the causes of an init refused for 90 s: a line short enough to survive a
+    CI log's cut, and the logs, to go last. The causes: a second node of the tracker's name (one
+    that leaked from an earlier test would answer first), a camera that exited, or a camera and
+    a tracker that discovery sees but whose frames do not arrive (the topic's endpoints)."""
+    nodes = ros2.run("node", "list", timeout=30.0).stdout.split()
+    topic = ros2.run("topic", "info", "-v", IMAGE_TOPIC, timeout=30.0).stdout
+    endpoints = {kind: topic.count(f"Endpoint type: {kind}") for kind in ("PUBLISHER", "SUBSCRIPTION")}
+    tracker_log = tracker_launch.log()
+    return (f"init refused throughout: nodes named {NODE}: {nodes.count(NODE)} (all nodes: {' '.join(nodes)}); "
+            f"camera {'running' if camera.alive() else f'exited ({camera.process.returncode})'}; "
+            f"{IMAGE_TOPIC} endpoints {endpoints}; the tracker logged "
+            f"{'its activation' if 'active: listening on' in tracker_log else 'no activation'}",
+            f"camera log (last 1000 characters):\n{camera.log()[-1000:]}\n"
+            f"launch log (last 3000 characters):\n{tracker_log[-3000:]}\n"
+            f"topic info:\n{topic}")
+
+
 def test_service_call_init_then_detection_and_status_echo(ros2, tracker_launch, camera, uav_dev_dir):
     x, y, w, h = _box(uav_dev_dir)
     request = (f"{{box: {{center: {{position: {{x: {x + w / 2}, y: {y + h / 2}}}}}, "
@@ -111,11 +129,9 @@ def test_service_call_init_then_detection_and_status_echo(ros2, tracker_launch, 
         called = ros2.until(("service", "call", f"{NODE}/init", "mixformerv2_ros/srv/InitTarget", request),
                             lambda r: "response:" in r.stdout and "no image received yet" not in r.stdout,
                             timeout=90.0, attempt_timeout=20.0)
-    except AssertionError as error:  # failed once in a fresh-clone run: keep what the node said
-        nodes = ros2.run("node", "list", timeout=30.0).stdout  # a second tracker of that name would answer too
-        raise AssertionError(f"{error}\nlaunch output (last 4000 characters):\n"
-                             f"{tracker_launch.log()[-4000:]}\ncamera ({'running' if camera.alive() else 'exited'}):\n"
-                             f"{camera.log()[-2000:]}\nros2 node list:\n{nodes}") from None
+    except AssertionError as error:  # failed in fresh-clone runs: say first what tells the causes apart
+        summary, logs = _why_no_frame(ros2, tracker_launch, camera)
+        raise AssertionError(f"{summary}\n{error}\n{logs}") from None
     assert called.returncode == 0, called.stderr
     assert "success=True" in called.stdout, called.stdout
     assert "newest frame" in called.stdout, called.stdout  # no image, zero stamp: the newest frame

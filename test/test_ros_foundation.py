@@ -33,10 +33,15 @@ def test_node_process_is_confined_and_answers(start_ros_executable, ros_node, ro
     request.box.size_x = request.box.size_y = 20.0
     response = ros_node.call(client, request, timeout=60.0, retry_after=5.0)
     assert node.alive(), node.log()
-    assert not response.success and "no image received" in response.message
+    assert not response.success
+    assert response.message == "no image received yet on /image (0 publishers known)", response.message
 
     publisher = ros_node.node.create_publisher(Image, "/image", 10)
     wait_until(lambda: publisher.get_subscription_count() > 0, 20.0, message="node did not subscribe")
+    # before a frame: the refusal now names the publisher the node knows (frames not arriving)
+    refusals = []
+    wait_until(lambda: refusals.append(ros_node.call(client, request, timeout=30.0, retry_after=5.0).message)
+               or "(1 publisher known)" in refusals[-1], 20.0, interval=0.2, message=f"refusals: {refusals}")
     frame = Image(height=48, width=64, encoding="bgr8", step=64 * 3, data=bytes(64 * 48 * 3))
     frame.header.frame_id = "cam"
 

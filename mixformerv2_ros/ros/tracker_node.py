@@ -542,7 +542,7 @@ class TrackerNode(LifecycleNode):
         else:
             frame, exact = self.intake.find(stamp_ns(header.stamp))
             if frame is None:
-                return False, "no image received yet", InitTarget.Response.SOURCE_NONE, Detection2D()
+                return False, self._no_image_reason(), InitTarget.Response.SOURCE_NONE, Detection2D()
             source = InitTarget.Response.SOURCE_BUFFERED_FRAME if exact else InitTarget.Response.SOURCE_NEWEST_FRAME
             frame_header = frame.header
             try:
@@ -551,6 +551,14 @@ class TrackerNode(LifecycleNode):
                 return False, f"buffered frame: {exc}", InitTarget.Response.SOURCE_NONE, Detection2D()
         ok, message, det = self._start_track(image, frame_header, box_msg, source)
         return ok, message, source if ok else InitTarget.Response.SOURCE_NONE, det
+
+    def _no_image_reason(self) -> str:
+        """Why there is no frame to start on, with how many publishers of the image topic this
+        node's graph knows: none points at the topic name or discovery, some at frames that do
+        not arrive (a QoS or transport mismatch), which a caller cannot tell apart otherwise."""
+        topic = self._subscription.topic_name
+        count = self.count_publishers(topic)
+        return f"no image received yet on {topic} ({count} publisher{'' if count == 1 else 's'} known)"
 
     def _on_init(self, request, response):
         try:
