@@ -173,11 +173,14 @@ class CommandProcess:
         return self.process.returncode
 
     def _group_alive(self) -> bool:
-        """Whether a process of the group is left that has not exited: a killed member stays a
+        """Whether a process of the group is left that has not exited. The leader is asked first
+        (a look at the others could see it exit unreaped, as a zombie, and leave its exit code
+        unread); once it is reaped the other members are looked for: a killed member stays a
         zombie until its parent (for an orphan, PID 1) reaps it, and a zombie needs no signal."""
         import psutil
 
-        self.process.poll()  # reap the leader
+        if self.process.poll() is None:
+            return True
         for proc in psutil.process_iter(["status"]):
             try:
                 if proc.info["status"] != psutil.STATUS_ZOMBIE and os.getpgid(proc.pid) == self.process.pid:
