@@ -102,7 +102,8 @@ def _why_no_frame(ros2, tracker_launch, camera) -> tuple[str, str]:
     """What tells apart the causes of an init refused for 90 s: a line short enough to survive a
     CI log's cut, and the logs, to go last. The causes: a second node of the tracker's name (one
     that leaked from an earlier test would answer first), a camera that exited, or a camera and
-    a tracker that discovery sees but whose frames do not arrive (the topic's endpoints)."""
+    a tracker that discovery sees but whose frames do not arrive (the topic's endpoints, and
+    whether the node's image callback ever ran)."""
     nodes = ros2.run("node", "list", timeout=30.0).stdout.split()
     topic = ros2.run("topic", "info", "-v", IMAGE_TOPIC, timeout=30.0).stdout
     endpoints = {kind: topic.count(f"Endpoint type: {kind}") for kind in ("PUBLISHER", "SUBSCRIPTION")}
@@ -110,7 +111,9 @@ def _why_no_frame(ros2, tracker_launch, camera) -> tuple[str, str]:
     return (f"init refused throughout: nodes named {NODE}: {nodes.count(NODE)} (all nodes: {' '.join(nodes)}); "
             f"camera {'running' if camera.alive() else f'exited ({camera.process.returncode})'}; "
             f"{IMAGE_TOPIC} endpoints {endpoints}; the tracker logged "
-            f"{'its activation' if 'active: listening on' in tracker_log else 'no activation'}",
+            f"{'its activation' if 'active: listening on' in tracker_log else 'no activation'} and "
+            # said once, on the first frame its image callback gets (the clip's frames are 675 KB)
+            f"{'a first frame' if 'frames of ' in tracker_log else 'no frame'}",
             f"camera log (last 1000 characters):\n{camera.log()[-1000:]}\n"
             f"launch log (last 3000 characters):\n{tracker_log[-3000:]}\n"
             f"topic info:\n{topic}")
