@@ -102,18 +102,27 @@ def _why_no_frame(ros2, tracker_launch, camera) -> tuple[str, str]:
     """What tells apart the causes of an init refused for 90 s: a line short enough to survive a
     CI log's cut, and the logs, to go last. The causes: a second node of the tracker's name (one
     that leaked from an earlier test would answer first), a camera that exited, or a camera and
-    a tracker that discovery sees but whose frames do not arrive (the topic's endpoints, and
-    whether the node's image callback ever ran)."""
+    a tracker that discovery sees but whose frames do not arrive (the topic's endpoints, whether
+    the node's image callback ever ran, and whether a new subscriber gets the camera's frames)."""
     nodes = ros2.run("node", "list", timeout=30.0).stdout.split()
     topic = ros2.run("topic", "info", "-v", IMAGE_TOPIC, timeout=30.0).stdout
     endpoints = {kind: topic.count(f"Endpoint type: {kind}") for kind in ("PUBLISHER", "SUBSCRIPTION")}
     tracker_log = tracker_launch.log()
+    try:  # do the camera's frames reach a new subscriber with the same profile? (runs until killed)
+        subprocess.run([ros2.executable, "topic", "hz", IMAGE_TOPIC], env={**ros2.env, **shm_profile_env()},
+                       capture_output=True, text=True, timeout=8.0, stdin=subprocess.DEVNULL, start_new_session=True)
+        rates = "exited"
+    except subprocess.TimeoutExpired as timed_out:
+        printed = timed_out.stdout.decode(errors="replace") if isinstance(timed_out.stdout, bytes) else timed_out.stdout
+        rates = [line.split(":")[1].strip() for line in (printed or "").splitlines() if "average rate" in line]
+        rates = f"{rates[-1]} Hz ({len(rates)} reports)" if rates else "no frame"
     return (f"init refused throughout: nodes named {NODE}: {nodes.count(NODE)} (all nodes: {' '.join(nodes)}); "
             f"camera {'running' if camera.alive() else f'exited ({camera.process.returncode})'}; "
             f"{IMAGE_TOPIC} endpoints {endpoints}; the tracker logged "
             f"{'its activation' if 'active: listening on' in tracker_log else 'no activation'} and "
             # said once, on the first frame its image callback gets (the clip's frames are 675 KB)
-            f"{'a first frame' if 'frames of ' in tracker_log else 'no frame'}",
+            f"{'a first frame' if 'frames of ' in tracker_log else 'no frame'}; `ros2 topic hz` with the "
+            f"profile for 8 s: {rates}",
             f"camera log (last 1000 characters):\n{camera.log()[-1000:]}\n"
             f"launch log (last 3000 characters):\n{tracker_log[-3000:]}\n"
             f"topic info:\n{topic}")
