@@ -74,6 +74,15 @@ def test_configure_fails_with_a_clear_message_and_the_node_stays_up(start_ros_ex
     values = {kv.key: kv.value for kv in diagnostics[-1].status[0].values}
     chosen = empty.log().split("precision auto -> ", 1)[1].split(" ", 1)[0]
     assert values["precision"].startswith(chosen + " (") and "gate step" in values["precision"]
+    # active without a camera: after NO_IMAGE_WARN_S /diagnostics warns, and knows no publisher
+    from diagnostic_msgs.msg import DiagnosticStatus
+
+    wait_until(lambda: diagnostics[-1].status[0].message.startswith("no image since the activation"), 10.0,
+               message=f"diagnostics: {diagnostics[-1].status[0].message}")
+    status = diagnostics[-1].status[0]
+    values = {kv.key: kv.value for kv in status.values}
+    assert status.level == DiagnosticStatus.WARN and values["image_publishers"] == "0", values
+    assert float(values["seconds_without_image"]) > 2.0
 
 
 def test_lifecycle_transitions_and_run_time_parameters(start_ros_executable, ros_node, golden_dir, uav_dev_dir):

@@ -159,10 +159,11 @@ def test_diagnostics_keys_and_levels():
     level, message, values = stats.diagnostic(active=False, enabled=True, track_id="")
     assert (level, message) == (WARN, "inactive")
     keys = ["rate_hz", "latency_ms", "processing_ms", "score", "state", "enabled", "track_id", "frames_received",
-            "frames_processed", "frames_skipped", "frames_rejected", "inits_refused", "last_rejection"]
+            "frames_processed", "frames_skipped", "frames_rejected", "inits_refused", "last_rejection",
+            "seconds_without_image"]
     assert list(values) == keys
     for _ in range(3):
-        stats.count("received")
+        stats.frame_received()
     stats.frame_processed(12.0, 9.0, 20.0, 0.7, "tracking")
     assert stats.reject("step 3 is smaller than a row (24 bytes)")
     assert not stats.reject("step 5 is smaller than a row (24 bytes)"), "one kind of reason: logged once per 2 s"
@@ -182,3 +183,25 @@ def test_diagnostics_keys_and_levels():
     assert status.name == "/n: tracker" and status.hardware_id == "onnxruntime"
     assert status.level == DiagnosticStatus.OK and status.message == "tracking"
     assert {kv.key: kv.value for kv in status.values} == values
+
+
+def test_diagnostics_warn_when_an_active_node_has_no_image():
+    """Active and no image for more than NO_IMAGE_WARN_S, since the activation or since the newest
+    frame: WARN, saying which, whatever the tracking state; a frame ends it, deactivation too."""
+    from mixformerv2_ros.ros.node_stats import NO_IMAGE_WARN_S, OK, WARN, NodeStats
+
+    stats = NodeStats()
+    stats.activated(now=100.0)
+    level, message, values = stats.diagnostic(True, True, "", now=100.0 + NO_IMAGE_WARN_S / 2)
+    assert (level, message) == (OK, "idle") and values["seconds_without_image"] == f"{NO_IMAGE_WARN_S / 2:.1f}"
+    level, message, values = stats.diagnostic(True, True, "", now=103.5)
+    assert (level, message) == (WARN, "no image since the activation, 3.5 s ago")
+    assert values["seconds_without_image"] == "3.5"
+    stats.frame_received(now=104.0)
+    stats.frame_processed(12.0, 9.0, 20.0, 0.1, "lost")
+    assert stats.diagnostic(True, True, "t", now=104.5)[:2] == (WARN, "target lost")
+    assert stats.diagnostic(True, True, "t", now=110.0)[:2] == (WARN, "no image for 6.0 s"), "before the state"
+    assert stats.diagnostic(False, True, "t", now=110.0)[:2] == (WARN, "inactive")
+    assert stats.diagnostic(False, True, "t", now=110.0)[2]["seconds_without_image"] == ""
+    stats.activated(now=200.0)  # a reactivation starts a new wait: the old frame does not count
+    assert stats.diagnostic(True, True, "t", now=203.0)[1] == "no image since the activation, 3.0 s ago"

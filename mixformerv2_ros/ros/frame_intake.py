@@ -79,7 +79,7 @@ class FrameIntake:
         A raw Image is checked first (O(1), header fields only): a malformed one raises
         ImageConversionError and never displaces a good frame; the caller counts it rejected.
         """
-        self._stats.count("received")
+        self._stats.frame_received()
         if isinstance(msg, Image):
             check_image(msg)
         frame = Frame(msg, stamp_ns(msg.header.stamp))

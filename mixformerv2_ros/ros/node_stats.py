@@ -22,6 +22,10 @@ from mixformerv2_ros.tracker.lost_target import LOST
 COUNTERS = ("received", "processed", "skipped", "rejected", "inits_refused")
 #: Diagnostic levels (diagnostic_msgs/DiagnosticStatus: OK=0, WARN=1).
 OK, WARN = 0, 1
+#: An active node that has had no image for this long says so (WARN): a camera that stopped, a
+#: wrong topic, or frames lost on the way look the same from here, and a control loop fed by the
+#: node's output must hear of it. Cameras for tracking run at 5 Hz or more.
+NO_IMAGE_WARN_S = 2.0
 
 
 class NodeStats:
@@ -37,11 +41,26 @@ class NodeStats:
         self._recent: collections.deque[tuple] = collections.deque(maxlen=recent)  # (processing, step, latency) ms
         self._log_interval_s = log_interval_s
         self._last_logged: dict[str, float] = {}
+        self._waiting_since: float | None = None  # the activation or the newest frame, the later
+        self._image_since_activation = False
 
     # ---- recording ------------------------------------------------------------------------
     def count(self, counter: str) -> None:
         with self._lock:
             self._counts[counter] += 1
+
+    def activated(self, now: float | None = None) -> None:
+        """The node (re)activated: from now on it waits for images."""
+        with self._lock:
+            self._waiting_since = time.monotonic() if now is None else now
+            self._image_since_activation = False
+
+    def frame_received(self, now: float | None = None) -> None:
+        """An image arrived (counted received; it ends the wait for one)."""
+        with self._lock:
+            self._counts["received"] += 1
+            self._waiting_since = time.monotonic() if now is None else now
+            self._image_since_activation = True
 
     def reject(self, reason: str, counter: str = "rejected") -> bool:
         """Count a rejection (a frame, or with counter "inits_refused" an init request) and keep
@@ -89,16 +108,23 @@ class NodeStats:
         with self._lock:
             return dict(self._counts)
 
-    def diagnostic(self, active: bool, enabled: bool, track_id: str) -> tuple[int, str, dict[str, str]]:
+    def diagnostic(self, active: bool, enabled: bool, track_id: str,
+                   now: float | None = None) -> tuple[int, str, dict[str, str]]:
         """(level, message, key -> value) of the node's diagnostic status."""
+        now = time.monotonic() if now is None else now
         with self._lock:
             window = list(self._processed_at)
             counts, recent = dict(self._counts), list(self._recent)
             state, latency, processing, score = self._state, self._latency_ms, self._processing_ms, self._score
             last_error = self._last_error
+            waited = None if self._waiting_since is None else now - self._waiting_since
+            seen = self._image_since_activation
         rate = (len(window) - 1) / (window[-1] - window[0]) if len(window) > 1 and window[-1] > window[0] else 0.0
         if not active:
             level, message = WARN, "inactive"
+        elif waited is not None and waited > NO_IMAGE_WARN_S:
+            level, message = WARN, (f"no image for {waited:.1f} s" if seen else
+                                    f"no image since the activation, {waited:.1f} s ago")
         elif state == LOST:
             level, message = WARN, "target lost"
         else:
@@ -108,7 +134,8 @@ class NodeStats:
                   # received = processed + skipped + rejected, once no frame is pending
                   "frames_received": str(counts["received"]), "frames_processed": str(counts["processed"]),
                   "frames_skipped": str(counts["skipped"]), "frames_rejected": str(counts["rejected"]),
-                  "inits_refused": str(counts["inits_refused"]), "last_rejection": last_error}
+                  "inits_refused": str(counts["inits_refused"]), "last_rejection": last_error,
+                  "seconds_without_image": f"{waited:.1f}" if active and waited is not None else ""}
         if recent:  # means over the last tracked frames: where the time goes
             processing_mean, step, latency_mean = (sum(column) / len(recent) for column in zip(*recent))
             values.update(mean_processing_ms=f"{processing_mean:.3f}", mean_step_ms=f"{step:.3f}",

@@ -254,6 +254,7 @@ class TrackerNode(LifecycleNode):
                 CameraInfo, self._camera_info_topic, self._on_camera_info, qos_profile_sensor_data,
                 callback_group=self._control_group)
         self._stop_worker.clear()
+        self.stats.activated()
         self._active = True
         self._worker = threading.Thread(target=self._work, name="tracker_worker", daemon=True)
         self._worker.start()
@@ -560,6 +561,17 @@ class TrackerNode(LifecycleNode):
         count = self.count_publishers(topic)
         return f"no image received yet on {topic} ({count} publisher{'' if count == 1 else 's'} known)"
 
+    def _image_publishers(self) -> str:
+        """How many publishers of the image topic the node knows ("" while inactive): with "no
+        image", none points at the topic name or discovery, some at frames lost on the way."""
+        subscription = self._subscription
+        if not self._active or subscription is None:
+            return ""
+        try:
+            return str(self.count_publishers(subscription.topic_name))
+        except Exception:  # deactivated meanwhile (the subscription destroyed)
+            return ""
+
     def _on_init(self, request, response):
         try:
             ok, message, source, det = self._init_from(request.box, request.header, request.image)
@@ -601,6 +613,7 @@ class TrackerNode(LifecycleNode):
             return
         level, message, values = self.stats.diagnostic(self._active, self.intake.enabled, self._track_id)
         values["camera_info"] = self._camera_note if self._camera_info_topic else "off"
+        values["image_publishers"] = self._image_publishers()
         values["precision"] = self._precision_note
         self.diag_pub.publish(messages.diagnostic_array(
             f"{self.get_fully_qualified_name()}: tracker", self.params.backend, level, message, values,
