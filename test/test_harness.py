@@ -3,25 +3,21 @@ run's domain between modules."""
 
 import os
 import signal
+import subprocess
 import sys
 import time
-
-import psutil
 
 from ros_harness import CommandProcess
 
 SIGINT_PROOF_CHILD = "(trap '' INT; sleep 60) & wait"  # a shell that exits on SIGINT before its child
 
 
-def _live_members(pgid: int) -> list[int]:
-    members = []
-    for proc in psutil.process_iter(["status"]):
-        try:
-            if proc.info["status"] != psutil.STATUS_ZOMBIE and os.getpgid(proc.pid) == pgid:
-                members.append(proc.pid)
-        except (ProcessLookupError, psutil.Error):
-            continue
-    return members
+def _live_members(pgid: int) -> list[str]:
+    """The group's processes that have not exited, as ``ps`` sees them (independent of the
+    harness's own look at the group)."""
+    listing = subprocess.run(["ps", "-e", "-o", "pid=,pgid=,stat="], capture_output=True, text=True).stdout
+    rows = [line.split() for line in listing.splitlines()]
+    return [pid for pid, group, stat in rows if int(group) == pgid and not stat.startswith("Z")]
 
 
 def test_stop_leaves_no_process_of_the_group_when_the_leader_exits_first(tmp_path):
