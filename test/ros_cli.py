@@ -133,11 +133,16 @@ class Ros2:
             pass
 
 
-def _one_line(output: str | bytes | None) -> str:
-    """A command's output on one line (a TimeoutExpired keeps what was printed as bytes, or None)."""
+def printed(output: str | bytes | None) -> str:
+    """What a command printed, as text (a TimeoutExpired keeps it as bytes, or None)."""
     if isinstance(output, bytes):
-        output = output.decode(errors="replace")
-    return " ".join((output or "").split())
+        return output.decode(errors="replace")
+    return output or ""
+
+
+def _one_line(output: str | bytes | None) -> str:
+    """A command's output on one line."""
+    return " ".join(printed(output).split())
 
 
 def _answer(output: str | bytes | None, limit: int = 200) -> str:

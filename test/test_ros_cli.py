@@ -19,7 +19,7 @@ import psutil
 import pytest
 import yaml
 
-from ros_cli import Ros2, require_ros2_cli, shm_profile_env, unexpected_stderr
+from ros_cli import Ros2, printed, require_ros2_cli, shm_profile_env, unexpected_stderr
 from ros_harness import RosProcess, wait_until
 
 pytestmark = pytest.mark.ros
@@ -113,8 +113,8 @@ def _why_no_frame(ros2, tracker_launch, camera) -> tuple[str, str]:
                        capture_output=True, text=True, timeout=8.0, stdin=subprocess.DEVNULL, start_new_session=True)
         rates = "exited"
     except subprocess.TimeoutExpired as timed_out:
-        printed = timed_out.stdout.decode(errors="replace") if isinstance(timed_out.stdout, bytes) else timed_out.stdout
-        rates = [line.split(":")[1].strip() for line in (printed or "").splitlines() if "average rate" in line]
+        lines = printed(timed_out.stdout).splitlines()
+        rates = [line.split(":")[1].strip() for line in lines if "average rate" in line]
         rates = f"{rates[-1]} Hz ({len(rates)} reports)" if rates else "no frame"
     return (f"init refused throughout: nodes named {NODE}: {nodes.count(NODE)} (all nodes: {' '.join(nodes)}); "
             f"camera {'running' if camera.alive() else f'exited ({camera.process.returncode})'}; "

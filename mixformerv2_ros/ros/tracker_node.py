@@ -553,24 +553,27 @@ class TrackerNode(LifecycleNode):
         ok, message, det = self._start_track(image, frame_header, box_msg, source)
         return ok, message, source if ok else InitTarget.Response.SOURCE_NONE, det
 
-    def _no_image_reason(self) -> str:
-        """Why there is no frame to start on, with how many publishers of the image topic this
-        node's graph knows: none points at the topic name or discovery, some at frames that do
-        not arrive (a QoS or transport mismatch), which a caller cannot tell apart otherwise."""
-        topic = self._subscription.topic_name
-        count = self.count_publishers(topic)
-        return f"no image received yet on {topic} ({count} publisher{'' if count == 1 else 's'} known)"
-
-    def _image_publishers(self) -> str:
-        """How many publishers of the image topic the node knows ("" while inactive): with "no
-        image", none points at the topic name or discovery, some at frames lost on the way."""
+    def _image_source(self) -> tuple[str, int] | None:
+        """The image topic and how many publishers of it this node's graph knows (None while
+        inactive). With no image, none points at the topic name or discovery, some at frames
+        that do not arrive (a QoS or transport mismatch): a caller cannot tell these apart
+        otherwise."""
         subscription = self._subscription
         if not self._active or subscription is None:
-            return ""
+            return None
         try:
-            return str(self.count_publishers(subscription.topic_name))
+            topic = subscription.topic_name
+            return topic, self.count_publishers(topic)
         except Exception:  # deactivated meanwhile (the subscription destroyed)
-            return ""
+            return None
+
+    def _no_image_reason(self) -> str:
+        """Why there is no frame to start on, naming the topic and the publishers known."""
+        source = self._image_source()
+        if source is None:
+            return "no image received yet"
+        topic, count = source
+        return f"no image received yet on {topic} ({count} publisher{'' if count == 1 else 's'} known)"
 
     def _on_init(self, request, response):
         try:
@@ -613,7 +616,8 @@ class TrackerNode(LifecycleNode):
             return
         level, message, values = self.stats.diagnostic(self._active, self.intake.enabled, self._track_id)
         values["camera_info"] = self._camera_note if self._camera_info_topic else "off"
-        values["image_publishers"] = self._image_publishers()
+        source = self._image_source()
+        values["image_publishers"] = "" if source is None else str(source[1])
         values["precision"] = self._precision_note
         self.diag_pub.publish(messages.diagnostic_array(
             f"{self.get_fully_qualified_name()}: tracker", self.params.backend, level, message, values,
