@@ -55,8 +55,8 @@ def add_data_arguments(p) -> None:
     p.add_argument("--extra-dir", type=Path,
                    help="a folder of more clips in the uav_dev layout (what ../shared/tools/extract_clips.py "
                         "writes from train_sources.json and, with --manifest, from this package's "
-                        "training/extra_sources.json): every clip in it not named in --heldout-clips is "
-                        "trained on")
+                        "training/extra_sources.json or training/more_sources.json): every clip in it not named "
+                        "in --heldout-clips is trained on")
 
 
 def parse_args(argv):
