@@ -38,6 +38,26 @@ def _time_ms(fn, iterations: int, warmup: int, sync=None) -> float:
     return statistics.median(samples)
 
 
+def _timed(fn, iterations: int, warmup: int, sync=None) -> tuple[float | None, str | None]:
+    """(median ms, None), or (None, the error's first line) where running ``fn`` raises: a path that
+    breaks (a GPU capture a driver refuses, a graph a CPU plugin cannot compile) becomes a row of its
+    own, and the other paths' figures still come out of the same run."""
+    try:
+        return _time_ms(fn, iterations, warmup, sync), None
+    except RuntimeError as exc:
+        return None, f"{type(exc).__name__}: {exc}".splitlines()[0]
+
+
+def format_row(row: dict) -> str:
+    """One line of the printed table: the time and speedup, or why the path has no time."""
+    head = f"{row['variant']:8} {row['device']:6} {row['path']:41}"
+    if row.get("failed"):
+        return f"{head} FAILED: {row['failed']}"
+    if row["ms"] is None:
+        return f"{head} not available: {row['unavailable']}"
+    return f"{head} {row['ms']:9.2f} {row['speedup_vs_full']:7.2f}x"
+
+
 def _network(variant: str):
     """(random-weight torch model, shipped ONNX step graph or None) of a variant name."""
     import torch
@@ -95,8 +115,8 @@ def bench_variant(variant: str, iterations: int, warmup: int, threads: int | Non
                 add(f"cached step, {cpu_path_label(path)}", "cpu", None, str(exc))
                 continue
             backend.set_templates(template, template)
-            step_ms = _time_ms(lambda: backend.predict(search), iterations, warmup)
-            add(f"cached step, {cpu_path_label(path)}", "cpu", step_ms)
+            step_ms, failed = _timed(lambda: backend.predict(search), iterations, warmup)
+            add(f"cached step, {cpu_path_label(path)}", "cpu", step_ms, failed=failed)
             backend.close()
     if cuda:
         sync = torch.cuda.synchronize
@@ -113,10 +133,8 @@ def bench_variant(variant: str, iterations: int, warmup: int, threads: int | Non
             fresh.load_state_dict(model.state_dict())
             backend = TorchBackend(fresh, "cuda", **kwargs)
             backend.set_templates(template, template)
-            try:  # a path that breaks is a row of its own: the other paths' figures still come out
-                add(label, "cuda", _time_ms(lambda: backend.predict(search), iterations, warmup, sync))
-            except RuntimeError as exc:
-                add(label, "cuda", None, failed=f"{type(exc).__name__}: {exc}".splitlines()[0])
+            step_ms, failed = _timed(lambda: backend.predict(search), iterations, warmup, sync)
+            add(label, "cuda", step_ms, failed=failed)
             backend.close()
     for row in rows:
         base = next(r["ms"] for r in rows if r["device"] == row["device"] and r["path"].startswith("full"))
@@ -165,12 +183,7 @@ def main(argv=None) -> int:
         rows += bench_variant(variant, args.iterations, args.warmup, threads, cuda, args.low_precision)
     print(f"{'variant':8} {'device':6} {'path':41} {'ms/frame':>9} {'speedup':>8}")
     for r in rows:
-        if r.get("failed"):
-            print(f"{r['variant']:8} {r['device']:6} {r['path']:41} FAILED: {r['failed']}")
-        elif r["ms"] is None:
-            print(f"{r['variant']:8} {r['device']:6} {r['path']:41} not available: {r['unavailable']}")
-        else:
-            print(f"{r['variant']:8} {r['device']:6} {r['path']:41} {r['ms']:9.2f} {r['speedup_vs_full']:7.2f}x")
+        print(format_row(r))
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"threads": threads, "cpu": cpu, "device": device_name, "rows": rows}, f, indent=2)
