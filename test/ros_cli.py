@@ -78,10 +78,10 @@ class Ros2:
         if self.executable is None:
             raise FileNotFoundError("no ros2 command on PATH")
 
-    def run(self, *args, timeout: float = 60.0) -> subprocess.CompletedProcess:
+    def run(self, *args, timeout: float = 60.0, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
         """Run once; the result's stdout/stderr are text. A command that hangs is killed (what it
         printed until then is in the exception: the harness's environment runs Python unbuffered)."""
-        return subprocess.run([self.executable, *map(str, args)], env=self.env, capture_output=True,
+        return subprocess.run([self.executable, *map(str, args)], env=env or self.env, capture_output=True,
                               text=True, timeout=timeout, stdin=subprocess.DEVNULL, start_new_session=True)
 
     def until(self, args, accept, timeout: float = 60.0, attempt_timeout: float = 30.0) -> subprocess.CompletedProcess:

@@ -109,8 +109,7 @@ def _why_no_frame(ros2, tracker_launch, camera) -> tuple[str, str]:
     endpoints = {kind: topic.count(f"Endpoint type: {kind}") for kind in ("PUBLISHER", "SUBSCRIPTION")}
     tracker_log = tracker_launch.log()
     try:  # do the camera's frames reach a new subscriber with the same profile? (runs until killed)
-        subprocess.run([ros2.executable, "topic", "hz", IMAGE_TOPIC], env={**ros2.env, **shm_profile_env()},
-                       capture_output=True, text=True, timeout=8.0, stdin=subprocess.DEVNULL, start_new_session=True)
+        ros2.run("topic", "hz", IMAGE_TOPIC, timeout=8.0, env={**ros2.env, **shm_profile_env()})
         rates = "exited"
     except subprocess.TimeoutExpired as timed_out:
         lines = printed(timed_out.stdout).splitlines()
